@@ -1,0 +1,3 @@
+from genea_automate.cli import main
+
+raise SystemExit(main())

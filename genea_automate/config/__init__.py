@@ -1,0 +1,1 @@
+"""The rules file: YAML with positions, typed models, validation."""

@@ -1,0 +1,74 @@
+"""Reading a rules file: YAML, plugins, the typed model, then cross-checks.
+
+Every problem of the file is collected before anything is refused, so an author
+sees all of them at once, each at its line and column.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from genea_automate.config.checks import cross_check
+from genea_automate.config.issues import issue_at, issues_from_validation_error
+from genea_automate.config.models import ConfigBase, build_config_model
+from genea_automate.config.yamlload import LoadedYaml, load_yaml
+from genea_automate.errors import ConfigError, ConfigIssue, PluginError
+from genea_automate.plugin import ActionPlugin, PluginRegistry
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    path: Path
+    config: ConfigBase
+    registry: PluginRegistry
+    warnings: list[ConfigIssue]
+
+    def section(self, name: str) -> Any:
+        return getattr(self.config, name, None)
+
+    def make_plugins(self) -> dict[str, ActionPlugin[Any]]:
+        """One instance of every registered action, given its section."""
+        return {p.name: p(self.section(p.name)) for p in self.registry}
+
+
+def plugin_registry(config_path: Path) -> PluginRegistry:
+    """Built-ins, entry points, then the plugins/ folder next to the rules file."""
+    registry = PluginRegistry.with_builtins()
+    registry.load_entry_points()
+    registry.load_folder(config_path.parent / "plugins")
+    return registry
+
+
+def load_config(
+    path: Path, environ: Mapping[str, str] | None = None
+) -> LoadedConfig:
+    """The validated rules file, or ConfigError with every issue found."""
+    loaded = load_yaml(path, environ=os.environ if environ is None else environ)
+    _raise_on_errors(loaded.issues)
+    try:
+        registry = plugin_registry(path)
+    except PluginError as exc:
+        raise ConfigError([issue_at(loaded, (), str(exc))]) from exc
+    config = _validate(loaded, registry)
+    issues = cross_check(config, registry, loaded)
+    _raise_on_errors(issues)
+    return LoadedConfig(path, config, registry, issues)
+
+
+def _validate(loaded: LoadedYaml, registry: PluginRegistry) -> ConfigBase:
+    model = build_config_model(registry)
+    try:
+        return model.model_validate(loaded.data)
+    except ValidationError as exc:
+        raise ConfigError(issues_from_validation_error(exc, loaded, model)) from exc
+
+
+def _raise_on_errors(issues: list[ConfigIssue]) -> None:
+    if any(issue.severity == "error" for issue in issues):
+        raise ConfigError(issues)

@@ -1,0 +1,69 @@
+"""The whole rules file as one typed model, shaped by the registered plugins."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field, create_model, model_validator
+
+from genea_automate.config.endpoints import EndpointConfig, FrozenModel, ServerConfig
+from genea_automate.config.rules import RuleConfig, ScheduleConfig, StepOptions
+from genea_automate.config.values import TimeZoneName
+from genea_automate.plugin import PluginRegistry
+
+DEFAULT_STORE = "sqlite:///./genea-automate.db"
+
+
+class StepBase(StepOptions):
+    """One `then` step: exactly one action key plus the common options."""
+
+    action_names: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _exactly_one_action(self) -> StepBase:
+        given = [name for name in self.action_names if getattr(self, name) is not None]
+        if len(given) != 1:
+            allowed = ", ".join(self.action_names)
+            found = ", ".join(given) or "none"
+            raise ValueError(
+                f"a step has exactly one action, one of: {allowed}; found {found}"
+            )
+        return self
+
+    @property
+    def action(self) -> str:
+        return next(n for n in self.action_names if getattr(self, n) is not None)
+
+    @property
+    def options(self) -> BaseModel:
+        return getattr(self, self.action)  # type: ignore[no-any-return]
+
+
+class ConfigBase(FrozenModel):
+    """Top-level keys that do not come from plugins."""
+
+    server: ServerConfig = ServerConfig()
+    store: str = DEFAULT_STORE
+    default_timezone: TimeZoneName = "UTC"
+    endpoints: dict[str, EndpointConfig] = Field(min_length=1)
+    schedules: dict[str, ScheduleConfig] = {}
+
+
+def build_config_model(registry: PluginRegistry) -> type[ConfigBase]:
+    """The model of a rules file for the actions and sections of `registry`."""
+    plugins = list(registry)
+    step_fields: dict[str, Any] = {p.name: (p.Options | None, None) for p in plugins}
+    step = create_model("Step", __base__=StepBase, **step_fields)
+    step.action_names = tuple(p.name for p in plugins)
+    rule = create_model(
+        "Rule", __base__=RuleConfig, then=(list[step], Field(min_length=1))  # type: ignore[valid-type]
+    )
+    sections: dict[str, Any] = {
+        p.name: (p.Section, {}) for p in plugins if p.Section is not None
+    }
+    return create_model(
+        "Config",
+        __base__=ConfigBase,
+        rules=(list[rule], []),  # type: ignore[valid-type]
+        **sections,
+    )

@@ -1,0 +1,137 @@
+"""Small value types of the rules file: durations, times of day, day sets."""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+from genea_automate.config.issues import did_you_mean
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_duration(value: object) -> timedelta:
+    """'90s', '5m', '1h30m', '2d', '250ms', or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"a duration such as '5m' or '2h' is needed, got {value!r}")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    text = str(value).strip().replace(" ", "")
+    parts = _DURATION_PART.findall(text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise ValueError(
+            f"{value!r} is not a duration; write a number with a unit, such as "
+            "'30s', '5m', '2h', '1h30m' or '1d'"
+        )
+    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+
+
+def parse_time_of_day(value: object) -> time:
+    """'07:00' or '7:00' or '07:00:30' -> time; YAML-mangled values are refused."""
+    if isinstance(value, time):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(
+            f"a time of day such as '07:30' is needed, got {value!r}; "
+            'quote times in YAML, e.g. from: "21:00"'
+        )
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", value.strip())
+    if not match:
+        raise ValueError(f"{value!r} is not a time of day; write it as HH:MM, e.g. '07:30'")
+    hour, minute, second = (int(part or 0) for part in match.groups())
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueError(f"{value!r} is not a time of day: use 00:00 to 23:59")
+    return time(hour, minute, second)
+
+
+def parse_days(value: object) -> frozenset[int]:
+    """'mon-fri', 'sat', 'daily', or a list of those -> weekday numbers (mon=0)."""
+    items = value if isinstance(value, list) else [value]
+    days: set[int] = set()
+    for item in items:
+        days |= _parse_day_item(item)
+    return frozenset(days)
+
+
+def _parse_day_item(item: object) -> set[int]:
+    text = str(item).strip().lower()
+    if text in ("daily", "every day", "all"):
+        return set(range(7))
+    if text == "weekdays":
+        return set(range(5))
+    if text == "weekends":
+        return {5, 6}
+    first, _, last = text.partition("-")
+    start = _day_number(first.strip(), item)
+    if not last:
+        return {start}
+    end = _day_number(last.strip(), item)
+    span = (end - start) % 7
+    return {(start + offset) % 7 for offset in range(span + 1)}
+
+
+def _day_number(name: str, original: object) -> int:
+    number = _DAY_NUMBERS.get(name)
+    if number is None:
+        raise ValueError(
+            f"{original!r} is not a day or day range; use mon, tue, wed, thu, fri, "
+            f"sat, sun, ranges like mon-fri, or daily{did_you_mean(name, DAY_NAMES)}"
+        )
+    return number
+
+
+_FULL_DAY_NAMES = (
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
+)
+_DAY_NUMBERS = {
+    **{name: number for number, name in enumerate(DAY_NAMES)},
+    **{name: number for number, name in enumerate(_FULL_DAY_NAMES)},
+}
+
+
+def check_timezone(value: object) -> str:
+    """An IANA time zone name such as 'America/New_York'."""
+    name = str(value)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        hint = did_you_mean(name, sorted(available_timezones()))
+        raise ValueError(
+            f"unknown time zone {name!r}; use an IANA name such as "
+            f"'America/New_York'{hint}"
+        ) from None
+    return name
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(lambda d: f"{d.total_seconds()}s", return_type=str),
+    WithJsonSchema({"type": ["string", "number"], "examples": ["30s", "5m", "2h"]}),
+]
+TimeOfDay = Annotated[
+    time,
+    BeforeValidator(parse_time_of_day),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{1,2}:\d{2}(:\d{2})?$"}),
+]
+DaySet = Annotated[
+    frozenset[int],
+    BeforeValidator(parse_days),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "examples": ["mon-fri", "sat", "daily"]},
+                {"type": "array", "items": {"type": "string"}},
+            ]
+        }
+    ),
+]
+TimeZoneName = Annotated[str, BeforeValidator(check_timezone)]

@@ -1,0 +1,63 @@
+"""The exceptions genea-automate raises, as one small tree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class GeneaAutomateError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    """One problem in a rules file, placed at a line and column (both 1-based)."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return (
+            f"{self.file}:{self.line}:{self.column}: {self.severity}: "
+            f"{where}{self.message}"
+        )
+
+
+class ConfigError(GeneaAutomateError):
+    """A rules file that cannot be used; carries every issue found in it."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(issue) for issue in issues))
+
+
+class SignatureError(GeneaAutomateError):
+    """A webhook whose X-Sequr-Signature does not match its body."""
+
+
+class PluginError(GeneaAutomateError):
+    """A plugin that cannot be loaded or registered."""
+
+
+class TemplateRenderError(GeneaAutomateError):
+    """A template that failed to render, e.g. on an undefined variable."""
+
+
+class ActionError(GeneaAutomateError):
+    """An action that failed to deliver; `retryable` says whether to try again."""
+
+    def __init__(
+        self, message: str, *, retryable: bool = True, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class StoreUnavailableError(GeneaAutomateError):
+    """The store could not be read or written; ingest answers 503 on it."""

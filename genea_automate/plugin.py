@@ -1,0 +1,199 @@
+"""The public plugin API: what an action is, and where actions are registered.
+
+An action plugin is a class that subclasses `ActionPlugin`. The built-in actions
+(`mqtt`, `slack`, `http`, `log`) use exactly this interface. A plugin is found in
+three ways, all feeding one `PluginRegistry`:
+
+* built in, registered by `PluginRegistry.with_builtins()`;
+* a Python package exposing the class under the entry-point group
+  `genea_automate.actions`;
+* a module in the `plugins/` folder next to the rules file; every `ActionPlugin`
+  subclass defined in it is registered.
+
+An action runs in two phases, so that what is delivered is decided once:
+
+1. `render()` runs when the rule fires, inside the same transaction that records
+   the decision. It turns the validated options and the event into a JSON-able
+   payload, which is stored in the outbox.
+2. `deliver()` runs later in the delivery worker, as often as retries need, with
+   the stored payload. It raises `ActionError` on failure.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import inspect
+import logging
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from genea_automate.clock import Clock
+from genea_automate.errors import PluginError
+
+ENTRY_POINT_GROUP = "genea_automate.actions"
+
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
+Escape = Callable[[str], str]
+
+
+class RenderContext(Protocol):
+    """What `ActionPlugin.render` may use."""
+
+    def render(self, template: str, *, escape: Escape | None = None) -> str:
+        """Render a Jinja2 template from the rules file against the event.
+
+        `escape` is applied to every value the template inserts, never to the
+        template's own text, so values from the event cannot forge markup.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryContext:
+    """What `ActionPlugin.deliver` may use."""
+
+    idempotency_key: str
+    rule_id: str
+    event_id: str
+    attempt: int
+    timeout: float
+    logger: logging.Logger
+    clock: Clock
+
+
+class ActionPlugin(ABC, Generic[OptionsT]):
+    """One kind of action, named by the YAML key that calls it.
+
+    Class attributes:
+        name: the key used in a rule's `then` list, e.g. `mqtt`.
+        Options: the pydantic model of the step's options, checked at load time
+            so that its errors get a file:line:column like any other.
+        Section: optional pydantic type of a top-level section of the rules file
+            named like the plugin (e.g. the named connections under `mqtt:`).
+    """
+
+    name: ClassVar[str]
+    Options: ClassVar[type[BaseModel]]
+    Section: ClassVar[Any] = None
+
+    def __init__(self, section: Any = None) -> None:
+        self.section = section
+
+    def check(self, options: OptionsT) -> list[tuple[tuple[str | int, ...], str]]:
+        """Cross-checks that need the section, as (path below the step, message)."""
+        return []
+
+    @abstractmethod
+    def render(self, options: OptionsT, ctx: RenderContext) -> dict[str, Any]:
+        """Turn options and the event into the payload stored in the outbox."""
+
+    def ordering_key(self, payload: dict[str, Any]) -> str:
+        """Payloads with the same key are delivered one at a time, in order."""
+        return self.name
+
+    def describe(self, payload: dict[str, Any]) -> str:
+        """A short description for logs, with no secrets in it."""
+        return self.name
+
+    async def start(self) -> None:
+        """Open clients; must not fail when a remote end is unreachable."""
+
+    @abstractmethod
+    async def deliver(self, payload: dict[str, Any], ctx: DeliveryContext) -> None:
+        """Deliver one payload, or raise `ActionError`."""
+
+    async def stop(self) -> None:
+        """Close clients."""
+
+
+class PluginRegistry:
+    """Action plugins by name, from built-ins, entry points and a folder."""
+
+    def __init__(self) -> None:
+        self._plugins: dict[str, type[ActionPlugin[Any]]] = {}
+
+    @classmethod
+    def with_builtins(cls) -> PluginRegistry:
+        from genea_automate.actions import BUILTIN_ACTIONS
+
+        registry = cls()
+        for plugin in BUILTIN_ACTIONS:
+            registry.register(plugin)
+        return registry
+
+    def register(self, plugin: type[ActionPlugin[Any]]) -> None:
+        name = getattr(plugin, "name", None)
+        if not isinstance(name, str) or not name.isidentifier():
+            raise PluginError(
+                f"plugin {plugin.__qualname__} needs a `name` that is a valid YAML "
+                f"key (letters, digits, _), got {name!r}"
+            )
+        if not (isinstance(plugin.Options, type) and issubclass(plugin.Options, BaseModel)):
+            raise PluginError(
+                f"plugin {name!r} needs `Options`, a pydantic BaseModel subclass"
+            )
+        known = self._plugins.get(name)
+        if known is not None and known is not plugin:
+            raise PluginError(
+                f"two plugins are named {name!r}: {known.__module__} and "
+                f"{plugin.__module__}; rename one"
+            )
+        self._plugins[name] = plugin
+
+    def get(self, name: str) -> type[ActionPlugin[Any]]:
+        return self._plugins[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._plugins)
+
+    def __iter__(self) -> Iterable[type[ActionPlugin[Any]]]:
+        return iter(self._plugins.values())
+
+    def load_entry_points(self) -> None:
+        for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                plugin = entry.load()
+            except Exception as exc:
+                raise PluginError(
+                    f"entry point {entry.name!r} ({entry.value}) failed to import: "
+                    f"{exc}"
+                ) from exc
+            self.register(plugin)
+
+    def load_folder(self, folder: Path) -> None:
+        """Register every ActionPlugin subclass defined in folder/*.py."""
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            for plugin in _plugins_in_module(path):
+                self.register(plugin)
+
+
+def _plugins_in_module(path: Path) -> list[type[ActionPlugin[Any]]]:
+    module_name = f"genea_automate_local_plugins.{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"{path}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise PluginError(f"{path}: plugin module failed to import: {exc}") from exc
+    return [
+        value
+        for value in vars(module).values()
+        if inspect.isclass(value)
+        and issubclass(value, ActionPlugin)
+        and value.__module__ == module_name
+        and not inspect.isabstract(value)
+    ]

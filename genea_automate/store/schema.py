@@ -1,0 +1,55 @@
+"""The tables of the store, as SQL both backends can run."""
+
+SCHEMA_VERSION = 1
+
+SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    endpoint TEXT NOT NULL,
+    uuid TEXT NOT NULL,
+    body BLOB NOT NULL,
+    received_at TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    kind TEXT,
+    decided_at TEXT,
+    UNIQUE (endpoint, uuid)
+);
+CREATE INDEX IF NOT EXISTS events_pending ON events (state, seq);
+CREATE TABLE IF NOT EXISTS first_arrivals (
+    key TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    time TEXT NOT NULL,
+    who TEXT
+);
+CREATE TABLE IF NOT EXISTS traces (
+    event_seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    trace TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    plugin TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    order_key TEXT NOT NULL,
+    description TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    timeout REAL NOT NULL,
+    backoff REAL NOT NULL,
+    max_backoff REAL NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox (state, order_key, id);
+"""
