@@ -1,0 +1,1 @@
+"""Genea payloads turned into clean, hardware-neutral events."""

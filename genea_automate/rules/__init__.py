@@ -1,0 +1,1 @@
+"""Rules: which events they take, which conditions hold, what they render."""

@@ -1,0 +1,66 @@
+"""A rules file, the real SQLite store and the processor, without the network."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from genea_automate.clock import FrozenClock
+from genea_automate.config.loader import load_config
+from genea_automate.processing import EventProcessor
+from genea_automate.rules.engine import build_engine
+from genea_automate.store.base import Decision
+from genea_automate.store.sqlite import SqliteStore
+from tests.support.genea import body_of
+
+HEADER = """
+endpoints:
+  main: {secret: test}
+mqtt:
+  default: {url: "mqtt://127.0.0.1:1"}
+slack:
+  ops: {webhook_url: "http://127.0.0.1:1/slack"}
+"""
+
+Decide = Callable[[dict[str, Any]], Awaitable[Decision]]
+
+
+@pytest.fixture
+async def rules(
+    tmp_path: Path,
+) -> AsyncIterator[Callable[[str], Awaitable[Decide]]]:
+    """`await rules(YAML)` gives decide(payload) -> the Decision for that payload."""
+    stores: list[SqliteStore] = []
+
+    async def load(text: str) -> Decide:
+        config_path = tmp_path / "rules.yaml"
+        config_path.write_text(HEADER + textwrap.dedent(text))
+        loaded = load_config(config_path)
+        engine = build_engine(loaded.config, loaded.make_plugins())
+        store = SqliteStore(str(tmp_path / "store.db"), FrozenClock(datetime.now(UTC)))
+        stores.append(store)
+        await store.open()
+        processor = EventProcessor(store, lambda: engine, lambda: "UTC", lambda: None)
+
+        async def decide(data: dict[str, Any]) -> Decision:
+            await store.ingest("main", str(data["uuid"]), body_of(data),
+                               datetime.now(UTC))
+            [stored] = await store.pending_events(1)
+            decision = await processor.process(stored)
+            assert decision is not None
+            return decision
+
+        return decide
+
+    yield load
+    for store in stores:
+        await store.close()
+
+
+def rule_trace(decision: Decision, rule_id: str) -> dict[str, Any]:
+    return next(r for r in decision.trace["rules"] if r["rule"] == rule_id)

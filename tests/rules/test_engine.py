@@ -1,0 +1,178 @@
+"""Deciding events: filters, first arrivals, schedules, templates, traces."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tests.rules.conftest import Decide, rule_trace
+from tests.support.genea import payload
+
+Rules = Callable[[str], Awaitable[Decide]]
+
+COFFEE = """
+rules:
+  - id: coffee
+    when: {event: access.granted, location: Harborview Labs HQ}
+    if:
+      - first_arrival: location
+    then:
+      - mqtt: {topic: office/coffee/set, payload: "ON"}
+"""
+
+
+def granted(uuid: str, event_time: str, **changes: Any) -> dict[str, Any]:
+    """Payload 01 (granted at Harborview Labs HQ, New York) at another time."""
+    return payload("01", uuid=uuid, event_time=event_time, **changes)
+
+
+async def test_first_arrival_fires_once_per_local_day(rules: Rules) -> None:
+    decide = await rules(COFFEE)
+
+    first = await decide(granted("a1", "2025-03-03T13:58:11.000Z"))
+    second = await decide(granted("a2", "2025-03-03T15:00:00.000Z"))
+    # 23:30 in New York is still the 3rd, though the 4th in UTC.
+    evening = await decide(granted("a3", "2025-03-04T04:30:00.000Z"))
+    next_day = await decide(granted("a4", "2025-03-04T12:00:00.000Z"))
+
+    assert [d.fired for d in (first, second, evening, next_day)] == [
+        ["coffee"], [], [], ["coffee"]
+    ]
+    [condition] = rule_trace(second, "coffee")["conditions"]
+    assert condition == {
+        "condition": "first_arrival",
+        "passed": False,
+        "detail": "not the first: Jordan Example arrived 08:58 local on 2025-03-03",
+    }
+
+
+async def test_first_arrival_late_event_does_not_fire_again(rules: Rules) -> None:
+    decide = await rules(COFFEE)
+    at_0810 = await decide(granted("b1", "2025-03-03T13:10:00.000Z"))
+    buffered_0750 = await decide(granted("b2", "2025-03-03T12:50:00.000Z"))
+    assert at_0810.fired == ["coffee"]
+    assert buffered_0750.fired == []
+
+
+async def test_first_arrival_is_a_fact_whatever_the_schedule(rules: Rules) -> None:
+    decide = await rules("""
+        schedules:
+          office-hours: {windows: [{days: mon-fri, from: "07:00", to: "19:00"}]}
+        rules:
+          - id: coffee
+            when: access.granted
+            if:
+              - first_arrival: location
+              - schedule: office-hours
+            then:
+              - log: {message: coffee}
+    """)
+    at_0500 = await decide(granted("c1", "2025-03-03T10:00:00.000Z"))
+    at_0800 = await decide(granted("c2", "2025-03-03T13:00:00.000Z"))
+
+    assert at_0500.fired == [] and at_0800.fired == []
+    schedule = rule_trace(at_0500, "coffee")["conditions"][1]
+    assert schedule["passed"] is False
+    assert schedule["detail"] == "Mon 2025-03-03 05:00 EST is outside office-hours"
+
+
+async def test_first_arrival_user_scope_counts_each_person(rules: Rules) -> None:
+    decide = await rules("""
+        rules:
+          - id: clock-in
+            when: access.granted
+            if: [{first_arrival: user}]
+            then: [{log: {message: "{{ actor.name }} in"}}]
+    """)
+    jordan = await decide(granted("d1", "2025-03-03T13:00:00.000Z"))
+    jordan_again = await decide(granted("d2", "2025-03-03T14:00:00.000Z"))
+    other_actor = dict(payload("01")["actor"], user_uuid="someone-else",
+                       user_name="Sam Other")
+    sam = await decide(granted("d3", "2025-03-03T14:30:00.000Z", actor=other_actor))
+    assert [d.fired for d in (jordan, jordan_again, sam)] == [
+        ["clock-in"], [], ["clock-in"]
+    ]
+    assert sam.actions[0].payload["message"] == "Sam Other in"
+
+
+async def test_when_filters_by_uuid_and_name_ignoring_case(rules: Rules) -> None:
+    decide = await rules("""
+        rules:
+          - id: by-uuid
+            when: {event: access.granted, location: 3b6f2a10-8c1e-4d5a-9f21-0c7e5a9b1d01}
+            then: [{log: {message: x}}]
+          - id: by-name
+            when: {event: access.granted, location: harborview labs hq}
+            then: [{log: {message: x}}]
+          - id: elsewhere
+            when: {event: access.granted, location: Plant 3}
+            then: [{log: {message: x}}]
+    """)
+    decision = await decide(granted("e1", "2025-03-03T13:00:00.000Z"))
+    assert decision.fired == ["by-uuid", "by-name"]
+    assert rule_trace(decision, "elsewhere")["reason"] == (
+        "location 'Harborview Labs HQ' is not one of ['plant 3']"
+    )
+
+
+async def test_when_kind_prefix_matches_every_denial(rules: Rules) -> None:
+    decide = await rules("""
+        rules:
+          - id: denied
+            when: access.denied
+            then: [{log: {message: "{{ kind }}"}}]
+    """)
+    denied = await decide(payload("06"))
+    granted_event = await decide(payload("01"))
+    assert denied.fired == ["denied"]
+    assert denied.actions[0].payload["message"] == "access.denied.card_not_found"
+    assert rule_trace(granted_event, "denied")["reason"] == (
+        "kind access.granted is not access.denied"
+    )
+
+
+async def test_template_condition_and_any_not(rules: Rules) -> None:
+    decide = await rules("""
+        rules:
+          - id: admins-or-night
+            when: access.granted
+            if:
+              - any:
+                  - template: "actor.role == 'ADMIN'"
+                  - not: {schedule: {windows: [{from: "06:00", to: "22:00"}]}}
+            then: [{log: {message: x}}]
+    """)
+    day_user = await decide(granted("f1", "2025-03-03T15:00:00.000Z"))
+    night_user = await decide(granted("f2", "2025-03-04T04:00:00.000Z"))
+    assert day_user.fired == [] and night_user.fired == ["admins-or-night"]
+    [group] = rule_trace(day_user, "admins-or-night")["conditions"]
+    assert group["detail"] == "template: no; not: no"
+
+
+async def test_slack_text_escapes_event_values_only(rules: Rules) -> None:
+    decide = await rules("""
+        rules:
+          - id: hello
+            when: access.granted
+            then:
+              - slack: {text: "{{ location.name }}: <https://example.org|dashboard>"}
+    """)
+    location = dict(payload("01")["location"], name="R&D <Lab>")
+    decision = await decide(granted("g1", "2025-03-03T13:00:00.000Z",
+                                    location=location))
+    assert decision.actions[0].payload["text"] == (
+        "R&amp;D &lt;Lab&gt;: <https://example.org|dashboard>"
+    )
+
+
+async def test_render_error_is_traced_and_queues_nothing(rules: Rules) -> None:
+    decide = await rules("""
+        rules:
+          - id: typo
+            when: access.granted
+            then: [{log: {message: "{{ door.nmae }}"}}]
+    """)
+    decision = await decide(payload("01"))
+    trace = rule_trace(decision, "typo")
+    assert decision.actions == [] and trace["fired"] is False
+    assert "nmae" in trace["errors"][0]
