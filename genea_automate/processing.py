@@ -73,8 +73,9 @@ class EventProcessor:
     async def run_once(self) -> int:
         """Decide the pending events, oldest first; returns how many were seen."""
         pending = await self._store.pending_events(BATCH)
-        for stored in pending:
-            await self.process(stored)
+        # Queued together, the decisions share the store's next commit; the
+        # store still runs them one by one in this order.
+        await asyncio.gather(*(self.process(stored) for stored in pending))
         return len(pending)
 
     async def process(self, stored: StoredEvent) -> Decision | None:
@@ -91,24 +92,28 @@ class EventProcessor:
             await self._store.event_failed(stored.seq, repr(exc))
             return None
         if decision is not None:
-            _log_decision(event, decision)
+            _log_decision(stored, event, decision)
             if decision.actions:
                 self._on_actions_queued()
         return decision
 
 
-def _log_decision(event: Event, decision: Decision) -> None:
-    fields = {"event_id": event.id, "kind": event.kind}
+def _log_decision(stored: StoredEvent, event: Event, decision: Decision) -> None:
+    fields = {"event_id": event.id, "kind": event.kind, "endpoint": stored.endpoint}
+    head = f"event {event.id} ({event.kind}) on endpoint {stored.endpoint}"
     if not decision.fired:
-        logger.info("event %s is %s; no rule fired", event.id, event.kind, extra=fields)
-        return
-    logger.info(
-        "event %s is %s; fired: %s", event.id, event.kind, ", ".join(decision.fired),
-        extra=fields,
-    )
+        logger.info("%s: no rule fired", head, extra=fields)
+    else:
+        logger.info("%s: fired %s", head, ", ".join(decision.fired), extra=fields)
     for rule_id in decision.fired:
         queued = sum(1 for action in decision.actions if action.rule_id == rule_id)
         logging.getLogger(f"genea_automate.rules.{rule_id}").info(
             "rule %s fired for event %s: %d action(s) queued",
             rule_id, event.id, queued, extra={**fields, "rule_id": rule_id},
         )
+    for rule in decision.trace.get("rules", []):
+        for error in rule.get("errors", []):
+            logging.getLogger(f"genea_automate.rules.{rule['rule']}").error(
+                "rule %s could not render for event %s: %s",
+                rule["rule"], event.id, error, extra={**fields, "rule_id": rule["rule"]},
+            )

@@ -163,8 +163,9 @@ class IngestHandler:
             return _json(200, _DUPLICATE)
 
         self._wake_processor()
-        logger.info(
-            "accepted webhook %s (%s) on endpoint %s", uuid, action, name, extra=extra
+        # The INFO line comes from the processor, once the kind is known.
+        logger.debug(
+            "stored webhook %s (%s) on endpoint %s", uuid, action, name, extra=extra
         )
         return _json(200, _STORED)
 

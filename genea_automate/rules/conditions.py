@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import time, timedelta
 from typing import Protocol
 
@@ -12,7 +13,7 @@ from genea_automate.errors import TemplateRenderError
 from genea_automate.events.model import Event
 from genea_automate.rules.matching import KindPattern, matches_any
 from genea_automate.rules.schedules import Schedule
-from genea_automate.rules.templates import TemplateRenderer
+from genea_automate.rules.templates import TemplateRenderer, template_variables
 from genea_automate.store.base import FirstArrival
 
 FALSE_WORDS = frozenset({"", "false", "0", "no", "off", "none"})
@@ -34,13 +35,17 @@ class ConditionResult:
         return result
 
 
-@dataclass(slots=True)
+@dataclass
 class EvaluationContext:
     """What conditions read while one event is decided."""
 
     event: Event
-    renderer: TemplateRenderer
     arrivals: Mapping[ArrivalSpec, FirstArrival | None] = field(default_factory=dict)
+
+    @cached_property
+    def renderer(self) -> TemplateRenderer:
+        """Built on first use: most events match no rule and render nothing."""
+        return TemplateRenderer(template_variables(self.event))
 
 
 class Condition(Protocol):

@@ -22,7 +22,7 @@ from genea_automate.rules.conditions import (
 )
 from genea_automate.rules.matching import EventFilter, make_filter
 from genea_automate.rules.schedules import Schedule
-from genea_automate.rules.templates import TemplateRenderer, template_variables
+from genea_automate.rules.templates import TemplateRenderer
 from genea_automate.store.base import ActionToQueue, Decision, FirstArrival, StateTx
 
 logger = logging.getLogger(__name__)
@@ -108,11 +108,7 @@ class RuleEngine:
 
     def decide(self, event: Event, state: StateTx) -> Decision:
         """Evaluate every rule against the event inside the store's transaction."""
-        ctx = EvaluationContext(
-            event=event,
-            renderer=TemplateRenderer(template_variables(event)),
-            arrivals=self._track_arrivals(event, state),
-        )
+        ctx = EvaluationContext(event, self._track_arrivals(event, state))
         traces, actions, fired = [], [], []
         for rule in self.rules:
             trace, queued = rule.evaluate(ctx)

@@ -1,22 +1,16 @@
 """The embedded default store: one SQLite file, written by one thread.
 
-Every operation is a function of a connection, queued to a single writer thread.
-The thread takes whatever has queued up, runs it in one transaction (each
-operation in its own savepoint, so one failure cannot spoil its neighbours) and
-commits once. Under load this group commit turns many fsyncs into one, which is
-how every webhook can be durable before its 200 and still be fast.
+All reads and writes go through a WriterThread (see writer.py), which batches
+them into group commits. WAL mode with synchronous=FULL makes each commit
+survive a power cut, not just a crash of the process.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,19 +26,11 @@ from genea_automate.store.base import (
     StoredEvent,
 )
 from genea_automate.store.schema import SCHEMA_VERSION, SQLITE_SCHEMA
+from genea_automate.store.writer import WriterThread
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Operation = Callable[[sqlite3.Connection], Any]
-MAX_BATCH = 512
-
-
-@dataclass(slots=True)
-class _Job:
-    operation: Operation
-    future: asyncio.Future[Any]
-    loop: asyncio.AbstractEventLoop
 
 
 def to_text(when: datetime) -> str:
@@ -56,12 +42,45 @@ def from_text(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
+class SqliteTransactions:
+    """Transactions and savepoints on a sqlite3 connection in autocommit mode."""
+
+    def begin(self, connection: sqlite3.Connection) -> None:
+        connection.execute("BEGIN IMMEDIATE")
+
+    def commit(self, connection: sqlite3.Connection) -> None:
+        connection.execute("COMMIT")
+
+    def rollback(self, connection: sqlite3.Connection) -> None:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+
+    def run_isolated(
+        self, connection: sqlite3.Connection, operation: Callable[[Any], Any]
+    ) -> tuple[Any, BaseException | None]:
+        connection.execute("SAVEPOINT job")
+        try:
+            result = operation(connection)
+        except Exception as exc:  # a bug in one operation must not stop the thread
+            connection.execute("ROLLBACK TO job")
+            connection.execute("RELEASE job")
+            return None, self.failure(exc) or exc
+        connection.execute("RELEASE job")
+        return result, None
+
+    def failure(self, exc: BaseException) -> StoreUnavailableError | None:
+        if isinstance(exc, sqlite3.Error):
+            return StoreUnavailableError(f"SQLite: {exc}")
+        return None
+
+
 class SqliteStore(Store):
     def __init__(self, path: str, clock: Clock | None = None) -> None:
         self.path = path
         self.clock = clock or SystemClock()
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._writer: WriterThread[sqlite3.Connection] = WriterThread(
+            "sqlite-store", SqliteTransactions()
+        )
 
     @classmethod
     def from_url(cls, url: str, clock: Clock | None = None) -> SqliteStore:
@@ -74,44 +93,21 @@ class SqliteStore(Store):
         return cls(url.removeprefix(prefix), clock)
 
     async def open(self) -> None:
-        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._thread = threading.Thread(
-            target=self._serve, args=(ready,), name="sqlite-store", daemon=True
-        )
-        self._thread.start()
-        await ready
+        try:
+            await self._writer.start(self._connect)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailableError(
+                f"cannot open SQLite file {self.path}: {exc}"
+            ) from exc
         logger.info("store: SQLite file %s", Path(self.path).resolve())
 
     async def close(self) -> None:
-        if self._thread is None:
-            return
-        self._jobs.put(None)
-        await asyncio.to_thread(self._thread.join)
-        self._thread = None
-
-    # -- the writer thread ------------------------------------------------------
-
-    def _serve(self, ready: asyncio.Future[None]) -> None:
-        loop = ready.get_loop()
-        try:
-            connection = self._connect()
-        except (sqlite3.Error, OSError) as exc:
-            error = StoreUnavailableError(f"cannot open SQLite file {self.path}: {exc}")
-            loop.call_soon_threadsafe(_settle, ready, None, error)
-            return
-        loop.call_soon_threadsafe(_settle, ready, None, None)
-        try:
-            while (batch := self._next_batch()) is not None:
-                self._run_batch(connection, batch)
-        finally:
-            connection.close()
+        await self._writer.stop()
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False
         )
-        # WAL lets readers of other processes (the CLI) work during writes;
-        # synchronous=FULL makes each commit survive a power cut, not just a crash.
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute("PRAGMA busy_timeout=5000")
@@ -126,43 +122,10 @@ class SqliteStore(Store):
             logger.error("store: cannot prepare %s: %s", self.path, exc)
         return connection
 
-    def _next_batch(self) -> list[_Job] | None:
-        first = self._jobs.get()
-        if first is None:
-            return None
-        batch = [first]
-        while len(batch) < MAX_BATCH:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if job is None:
-                self._jobs.put(None)
-                break
-            batch.append(job)
-        return batch
-
-    def _run_batch(self, connection: sqlite3.Connection, batch: list[_Job]) -> None:
-        outcomes: list[tuple[Any, BaseException | None]] = []
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            for job in batch:
-                outcomes.append(_run_in_savepoint(connection, job.operation))
-            connection.execute("COMMIT")
-        except sqlite3.Error as exc:
-            _rollback(connection)
-            error = StoreUnavailableError(f"SQLite commit failed: {exc}")
-            outcomes = [(None, error)] * len(batch)
-        for job, (result, error) in zip(batch, outcomes, strict=True):
-            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
-
-    async def _call(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        if self._thread is None:
-            raise StoreUnavailableError("the store is not open")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(_Job(operation, future, loop))
-        return await future
+    async def _call(
+        self, operation: Callable[[sqlite3.Connection], T], *, urgent: bool = False
+    ) -> T:
+        return await self._writer.call(operation, urgent=urgent)
 
     # -- operations -------------------------------------------------------------
 
@@ -177,7 +140,7 @@ class SqliteStore(Store):
             )
             return cursor.rowcount == 1
 
-        return await self._call(insert)
+        return await self._call(insert, urgent=True)
 
     async def pending_events(self, limit: int) -> list[StoredEvent]:
         def select(connection: sqlite3.Connection) -> list[StoredEvent]:
@@ -343,39 +306,3 @@ def _record_decision(
             for action in decision.actions
         ],
     )
-
-
-def _run_in_savepoint(
-    connection: sqlite3.Connection, operation: Operation
-) -> tuple[Any, BaseException | None]:
-    connection.execute("SAVEPOINT job")
-    try:
-        result = operation(connection)
-    except sqlite3.Error as exc:
-        connection.execute("ROLLBACK TO job")
-        connection.execute("RELEASE job")
-        return None, StoreUnavailableError(f"SQLite: {exc}")
-    except Exception as exc:  # a bug in the operation must not kill the thread
-        connection.execute("ROLLBACK TO job")
-        connection.execute("RELEASE job")
-        return None, exc
-    connection.execute("RELEASE job")
-    return result, None
-
-
-def _rollback(connection: sqlite3.Connection) -> None:
-    try:
-        connection.execute("ROLLBACK")
-    except sqlite3.Error:
-        pass  # no transaction was open: BEGIN itself failed
-
-
-def _settle(
-    future: asyncio.Future[Any], result: Any, error: BaseException | None
-) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)

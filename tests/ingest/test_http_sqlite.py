@@ -181,15 +181,15 @@ async def test_hook_keeps_uuids_apart_per_endpoint(
     assert {endpoint for endpoint, _, _ in await _stored(store)} == {"main", "side"}
 
 
-async def test_hook_logs_one_info_line_per_accepted_webhook(
+async def test_hook_logs_one_debug_line_per_stored_webhook(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="genea_automate.ingest"):
+    with caplog.at_level(logging.DEBUG, logger="genea_automate.ingest"):
         await harness.post(BODY)
     [record] = caplog.records
     assert (record.levelno, record.getMessage()) == (
-        logging.INFO,
-        f"accepted webhook {UUID} (SEQUR_ACCESS_GRANTED) on endpoint main",
+        logging.DEBUG,
+        f"stored webhook {UUID} (SEQUR_ACCESS_GRANTED) on endpoint main",
     )
     assert (record.__dict__["event_id"], record.__dict__["endpoint"]) == (UUID, "main")
 

@@ -1,0 +1,85 @@
+"""The daemon: store, ingest, processor and delivery worker, started together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+
+from genea_automate.actions.delivery import DeliveryWorker
+from genea_automate.clock import Clock, SystemClock
+from genea_automate.config.endpoints import EndpointConfig
+from genea_automate.config.loader import LoadedConfig
+from genea_automate.ingest.http import IngestHandler
+from genea_automate.plugin import ActionPlugin
+from genea_automate.processing import EventProcessor
+from genea_automate.rules.engine import RuleEngine, build_engine
+from genea_automate.store import Store, open_store
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE = 5.0
+
+
+class Daemon:
+    """Everything one process runs; `app` is the ASGI application to serve."""
+
+    def __init__(self, loaded: LoadedConfig, clock: Clock | None = None) -> None:
+        self.loaded = loaded
+        self.clock = clock or SystemClock()
+        self.store: Store = open_store(loaded.config.store, self.clock)
+        self.plugins: dict[str, ActionPlugin[Any]] = loaded.make_plugins()
+        self.engine: RuleEngine = build_engine(loaded.config, self.plugins)
+        self.worker = DeliveryWorker(self.store, lambda: self.plugins, self.clock)
+        self.processor = EventProcessor(
+            self.store,
+            lambda: self.engine,
+            lambda: self.loaded.config.default_timezone,
+            self.worker.wake,
+        )
+        self.draining = False
+        self._tasks: list[asyncio.Task[None]] = []
+        ingest = IngestHandler(
+            self._endpoints, self.store, self.clock, self.processor.wake,
+            lambda: self.draining,
+        )
+        self.app = Starlette(routes=ingest.routes(), lifespan=self._lifespan)
+
+    def _endpoints(self) -> dict[str, EndpointConfig]:
+        return self.loaded.config.endpoints
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def start(self) -> None:
+        await self.store.open()
+        for plugin in self.plugins.values():
+            await plugin.start()
+        self._tasks = [
+            asyncio.create_task(self.processor.run(), name="processor"),
+            asyncio.create_task(self.worker.run(), name="delivery"),
+        ]
+        rules = len(self.engine.rules)
+        logger.info(
+            "genea-automate started with %d rule(s) from %s", rules, self.loaded.path
+        )
+
+    async def stop(self) -> None:
+        self.draining = True
+        await self.worker.drain(SHUTDOWN_GRACE)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for plugin in self.plugins.values():
+            await plugin.stop()
+        await self.store.close()
+        logger.info("genea-automate stopped")

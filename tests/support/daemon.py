@@ -1,0 +1,91 @@
+"""The real daemon in its own process, as `genea-automate serve` runs it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+
+from tests.support.genea import signed_headers
+from tests.support.mosquitto import free_port
+
+
+class DaemonProcess:
+    """One `genea-automate serve` process; its log lines can be awaited."""
+
+    def __init__(self, config: Path, port: int | None = None) -> None:
+        self.config = config
+        self.port = port or free_port()
+        self.log: list[str] = []
+        self._changed = threading.Condition()
+        self._process: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        """Start serving and return once uvicorn listens."""
+        self.log_mark = len(self.log)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "genea_automate", "serve", "-c", str(self.config),
+             "--listen", f"127.0.0.1:{self.port}"],
+            cwd=self.config.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        threading.Thread(target=self._read, args=(self._process,), daemon=True).start()
+        self.wait_for_log("Uvicorn running on", timeout, since=self.log_mark)
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            with self._changed:
+                self.log.append(line.rstrip())
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for_log(self, text: str, timeout: float = 20.0, since: int = 0) -> str:
+        """The first log line from `since` on that contains `text`."""
+        def found() -> str | None:
+            return next((line for line in self.log[since:] if text in line), None)
+
+        with self._changed:
+            if not self._changed.wait_for(
+                lambda: found() is not None or not self.running, timeout
+            ) or found() is None:
+                tail = "\n".join(self.log[-30:])
+                raise AssertionError(f"no log line with {text!r}; last lines:\n{tail}")
+            return found() or ""
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash or power cut."""
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, signum: int) -> None:
+        if self._process is None:
+            return
+        self._process.send_signal(signum)
+        self._process.wait(timeout=20)
+        self._process = None
+
+    def post(self, body: bytes, endpoint: str = "main") -> httpx.Response:
+        return httpx.post(
+            f"{self.url}/hooks/{endpoint}", content=body, headers=signed_headers(body),
+            timeout=10,
+        )
