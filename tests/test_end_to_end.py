@@ -12,6 +12,7 @@ import pytest
 from tests.support.daemon import DaemonProcess
 from tests.support.genea import TEST_SECRET, body_of, payload
 from tests.support.mosquitto import Mosquitto, Subscriber
+from tests.support.readonly import unwritable
 
 CONFIG = """
 store: "sqlite:///./store.db"
@@ -123,3 +124,17 @@ def test_bad_requests_store_and_fire_nothing(daemon: DaemonProcess) -> None:
     with sqlite3.connect(daemon.config.parent / "store.db") as db:
         assert db.execute("SELECT COUNT(*) FROM events").fetchone() == (0,)
     assert outbox_states(daemon) == []
+
+
+def test_unwritable_store_answers_503_never_200(daemon: DaemonProcess) -> None:
+    body = body_of(payload("01", uuid="e2e-unwritable"))
+    store = daemon.config.parent / "store.db"
+    wal = store.with_name("store.db-wal")
+    assert wal.exists()
+
+    with unwritable(store, wal):
+        refused = daemon.post(body)
+    assert refused.status_code == 503
+    assert "could not store the webhook" in refused.json()["error"]
+
+    assert daemon.post(body).json() == {"status": "stored"}

@@ -6,8 +6,9 @@ so that one failure cannot spoil its neighbours, and commits once: under load
 many fsyncs become one.
 
 Webhook inserts are urgent: Genea waits for their answer. Everything else is
-background work, and at most BACKGROUND_PER_BATCH background operations join a
-batch, so a backlog of rule decisions never stands between a webhook and its 200.
+background work. While webhooks are waiting, only a few background operations
+join each batch, so a backlog of rule decisions never stands between a webhook
+and its 200; the backlog is worked off as soon as the webhooks pause.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ T = TypeVar("T")
 C = TypeVar("C")
 
 MAX_URGENT_PER_BATCH = 512
-BACKGROUND_PER_BATCH = 16
+BACKGROUND_BESIDE_URGENT = 4
+BACKGROUND_ALONE = 64
 
 
 class Transactions(Protocol[C]):
@@ -122,8 +124,8 @@ class WriterThread(Generic[C]):
                 lambda: self._urgent or self._background or self._stopping
             )
             batch = _take(self._urgent, MAX_URGENT_PER_BATCH)
-            batch += _take(self._background, BACKGROUND_PER_BATCH)
-            return batch
+            room = BACKGROUND_BESIDE_URGENT if batch else BACKGROUND_ALONE
+            return batch + _take(self._background, room)
 
     def _run_batch(self, connection: C, batch: list[_Job]) -> None:
         tx = self._transactions

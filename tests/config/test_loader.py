@@ -1,0 +1,103 @@
+"""Loading whole rules files: the example, YAML pitfalls, collected errors."""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from genea_automate.config.loader import load_config
+from genea_automate.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "rules.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_loader_example_rules_are_valid() -> None:
+    loaded = load_config(REPO / "rules.example.yaml", environ={})
+    assert [rule.id for rule in loaded.config.rules] == [
+        "morning-coffee", "forced-door-alert", "denied-after-hours"
+    ]
+    assert loaded.warnings == []
+
+
+def test_loader_unquoted_on_and_time_keep_their_text(tmp_path: Path) -> None:
+    loaded = load_config(write(tmp_path, """
+endpoints: {main: {secret: s}}
+mqtt: {default: {url: "mqtt://127.0.0.1:1883"}}
+schedules:
+  evenings: {windows: [{from: 21:00, to: 23:30}]}
+rules:
+  - id: plug
+    when: access.granted
+    then:
+      - mqtt: {topic: plug/set, payload: on}
+      - mqtt: {topic: plug/set, payload: off, retain: yes}
+"""), environ={})
+    first, second = loaded.config.rules[0].then
+    assert (first.mqtt.payload, second.mqtt.payload) == ("on", "off")
+    window = loaded.config.schedules["evenings"].windows[0]
+    assert (window.from_, window.to) == (time(21, 0), time(23, 30))
+    assert second.mqtt.retain is True
+
+
+def test_loader_boolean_where_text_is_wanted_says_to_quote(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+endpoints: {main: {secret: s}}
+mqtt: {default: {url: "mqtt://127.0.0.1:1883"}}
+rules:
+  - id: plug
+    when: access.granted
+    then:
+      - mqtt: {topic: true, payload: "ON"}
+""")
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={})
+    assert [str(issue) for issue in error.value.issues] == [
+        f"{path}:8:23: error: rules[0].then[0].mqtt.topic: expected text, got true: "
+        "YAML reads unquoted yes/no/on/off/true/false as booleans; quote it, "
+        'e.g. "true"'
+    ]
+
+
+def test_loader_missing_variable_names_it(tmp_path: Path) -> None:
+    path = write(tmp_path, 'endpoints: {main: {secret: "${GENEA_SECRET}"}}\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={})
+    [issue] = error.value.issues
+    assert "environment variable GENEA_SECRET is not set" in str(issue)
+    assert (issue.line, issue.column) == (1, 28)
+
+
+def test_loader_reports_every_cross_check_error(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+endpoints: {main: {secret: s}}
+schedules:
+  office-hours: {windows: [{from: "07:00", to: "19:00"}]}
+rules:
+  - id: a
+    when: door.forced
+    if: [{schedule: ofice-hours}]
+    then: [{mqtt: {topic: x, payload: "1"}}]
+  - id: a
+    when: access.granted
+    then: [{log: {message: x}}]
+""")
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={})
+    assert [str(issue).removeprefix(f"{path}:") for issue in error.value.issues] == [
+        "10:9: error: rules[1].id: rule id 'a' is already used by rules[0]",
+        "7:11: warning: rules[0].when.event[0]: no event kind matches 'door.forced' "
+        "(did you mean 'door.forced_and_held_open' or 'door.forced_open'?); "
+        "see docs/events.md",
+        "8:21: error: rules[0].if[0].schedule: unknown schedule 'ofice-hours' "
+        "(did you mean 'office-hours'?); schedules: 'office-hours'",
+        "9:19: error: rules[0].then[0].mqtt: no mqtt connection is defined; add one "
+        "under `mqtt:` at the top of the rules file",
+    ]

@@ -1,0 +1,54 @@
+"""The command line: exit codes and what it prints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from genea_automate.cli import main
+from tests.support.genea import TEST_SECRET, payload_path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_cli_sign_prints_the_header_genea_would_send(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["sign", str(payload_path("01")), "--secret", TEST_SECRET]) == 0
+    assert capsys.readouterr().out == "sha1=79e811f4f4d8f844a3d8267bbf6f5c01a6e81143\n"
+
+
+def test_cli_sign_takes_the_secret_from_the_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GENEA_WEBHOOK_SECRET", TEST_SECRET)
+    assert main(["sign", str(payload_path("10"))]) == 0
+    assert capsys.readouterr().out.strip() == (
+        "sha1=de9050ac63da7be35ddee554419f45a97a1b1e95"
+    )
+
+
+def test_cli_validate_ok_and_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", "-c", str(REPO / "rules.example.yaml")]) == 0
+    assert "OK, 3 rule(s), 0 warning(s)" in capsys.readouterr().out
+
+    broken = tmp_path / "rules.yaml"
+    broken.write_text("endpoints: {main: {secret: s}}\nrules: [{id: x, when: a}]\n")
+    assert main(["validate", "-c", str(broken)]) == 1
+    assert capsys.readouterr().err == (
+        f"{broken}:2:9: error: rules[0]: missing required key 'then'\n"
+    )
+
+
+def test_cli_schema_describes_rules_and_plugin_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["schema", "-c", str(REPO / "rules.example.yaml")]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    step = schema["$defs"]["Step"]["properties"]
+    assert {"mqtt", "slack", "http", "log", "append_line"} <= set(step)
+    assert "if" in schema["$defs"]["Rule"]["properties"]
