@@ -37,6 +37,7 @@ class Daemon:
         self.worker = DeliveryWorker(self.store, lambda: self.plugins, self.clock)
         self.processor = EventProcessor(
             self.store,
+            self.clock,
             lambda: self.engine,
             lambda: self.loaded.config.default_timezone,
             self.worker.wake,

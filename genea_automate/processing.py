@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from genea_automate.clock import Clock
 from genea_automate.errors import StoreUnavailableError
 from genea_automate.events.model import Event
 from genea_automate.events.normalise import normalise
@@ -44,11 +45,13 @@ class EventProcessor:
     def __init__(
         self,
         store: Store,
+        clock: Clock,
         engine: Callable[[], RuleEngine],
         default_timezone: Callable[[], str],
         on_actions_queued: Callable[[], None],
     ) -> None:
         self._store = store
+        self._clock = clock
         self._engine = engine
         self._default_timezone = default_timezone
         self._on_actions_queued = on_actions_queued
@@ -83,7 +86,7 @@ class EventProcessor:
         engine = self._engine()
         try:
             decision = await self._store.decide(
-                stored, lambda state: engine.decide(event, state)
+                stored, lambda state: engine.decide(event, state, self._clock.now())
             )
         except StoreUnavailableError:
             raise

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, create_model, model_validator
 
 from genea_automate.config.endpoints import EndpointConfig, FrozenModel, ServerConfig
 from genea_automate.config.rules import RuleConfig, ScheduleConfig, StepOptions
-from genea_automate.config.values import TimeZoneName
+from genea_automate.config.values import Duration, TimeZoneName
 from genea_automate.plugin import PluginRegistry
 
 DEFAULT_STORE = "sqlite:///./genea-automate.db"
@@ -45,6 +45,7 @@ class ConfigBase(FrozenModel):
     server: ServerConfig = ServerConfig()
     store: str = DEFAULT_STORE
     default_timezone: TimeZoneName = "UTC"
+    max_event_age: Duration | None = None
     endpoints: dict[str, EndpointConfig] = Field(min_length=1)
     schedules: dict[str, ScheduleConfig] = {}
 

@@ -147,6 +147,7 @@ class RuleConfig(FrozenModel):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str | None = None
     enabled: bool = True
+    max_event_age: Duration | None = None
     when: WhenConfig
     if_: list[ConditionConfig] = Field(default=[], alias="if")
     then: list[Any] = Field(min_length=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Protocol
 
 from genea_automate.config.rules import ConditionConfig, FirstArrivalConfig
@@ -40,6 +40,7 @@ class EvaluationContext:
     """What conditions read while one event is decided."""
 
     event: Event
+    now: datetime
     arrivals: Mapping[ArrivalSpec, FirstArrival | None] = field(default_factory=dict)
 
     @cached_property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,7 @@ class Step:
 class Rule:
     id: str
     enabled: bool
+    max_event_age: timedelta | None
     filter: EventFilter
     conditions: tuple[Condition, ...]
     steps: tuple[Step, ...]
@@ -66,7 +68,7 @@ class Rule:
         trace: dict[str, Any] = {"rule": self.id, "fired": False}
         if not self.enabled:
             return {**trace, "matched": False, "reason": "the rule is disabled"}, []
-        reason = self.filter.why_not(ctx.event)
+        reason = self.filter.why_not(ctx.event) or self._too_old(ctx)
         if reason is not None:
             return {**trace, "matched": False, "reason": reason}, []
         results = evaluate_all(self.conditions, ctx)
@@ -74,6 +76,16 @@ class Rule:
         if not all(result.passed for result in results):
             return trace, []
         return self._render(trace, ctx.renderer)
+
+    def _too_old(self, ctx: EvaluationContext) -> str | None:
+        """Why a late event may not fire this rule (a buffered badge hours later)."""
+        age = ctx.now - ctx.event.time
+        if self.max_event_age is None or age <= self.max_event_age:
+            return None
+        return (
+            f"the event is {_duration(age)} old, older than max_event_age "
+            f"{_duration(self.max_event_age)}"
+        )
 
     def _render(
         self, trace: dict[str, Any], renderer: TemplateRenderer
@@ -106,9 +118,9 @@ class RuleEngine:
             specs |= arrival_specs(rule.conditions)
         self._arrival_specs = tuple(specs)
 
-    def decide(self, event: Event, state: StateTx) -> Decision:
+    def decide(self, event: Event, state: StateTx, now: datetime) -> Decision:
         """Evaluate every rule against the event inside the store's transaction."""
-        ctx = EvaluationContext(event, self._track_arrivals(event, state))
+        ctx = EvaluationContext(event, now, self._track_arrivals(event, state))
         traces, actions, fired = [], [], []
         for rule in self.rules:
             trace, queued = rule.evaluate(ctx)
@@ -142,19 +154,24 @@ def build_engine(
     """Compile the validated rules; every reference in them was checked already."""
     schedules = {name: Schedule(name, s) for name, s in config.schedules.items()}
     rules: list[RuleConfig] = getattr(config, "rules", [])
-    return RuleEngine(tuple(_compile_rule(r, schedules, plugins) for r in rules))
+    default_age = config.max_event_age
+    return RuleEngine(
+        tuple(_compile_rule(r, schedules, plugins, default_age) for r in rules)
+    )
 
 
 def _compile_rule(
     config: RuleConfig,
     schedules: Mapping[str, Schedule],
     plugins: Mapping[str, ActionPlugin[Any]],
+    default_age: timedelta | None,
 ) -> Rule:
     when = config.when
     steps: list[StepBase] = config.then
     return Rule(
         id=config.id,
         enabled=config.enabled,
+        max_event_age=config.max_event_age or default_age,
         filter=make_filter(when.event, when.location, when.door, when.actor,
                            when.card_type),
         conditions=tuple(compile_condition(c, schedules) for c in config.if_),
@@ -162,3 +179,12 @@ def _compile_rule(
             Step(index, plugins[step.action], step) for index, step in enumerate(steps)
         ),
     )
+
+
+def _duration(delta: timedelta) -> str:
+    """1d2h, 45m, 30s: the way durations are written in rules files."""
+    days, rest = divmod(int(delta.total_seconds()), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")]
+    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"

@@ -31,8 +31,14 @@ Decide = Callable[[dict[str, Any]], Awaitable[Decision]]
 
 
 @pytest.fixture
+def clock() -> FrozenClock:
+    """Now, for these tests: Monday 2025-03-03 16:00 UTC, 11:00 in New York."""
+    return FrozenClock(datetime(2025, 3, 3, 16, 0, tzinfo=UTC))
+
+
+@pytest.fixture
 async def rules(
-    tmp_path: Path,
+    tmp_path: Path, clock: FrozenClock
 ) -> AsyncIterator[Callable[[str], Awaitable[Decide]]]:
     """`await rules(YAML)` gives decide(payload) -> the Decision for that payload."""
     stores: list[SqliteStore] = []
@@ -42,14 +48,15 @@ async def rules(
         config_path.write_text(HEADER + textwrap.dedent(text))
         loaded = load_config(config_path)
         engine = build_engine(loaded.config, loaded.make_plugins())
-        store = SqliteStore(str(tmp_path / "store.db"), FrozenClock(datetime.now(UTC)))
+        store = SqliteStore(str(tmp_path / "store.db"), clock)
         stores.append(store)
         await store.open()
-        processor = EventProcessor(store, lambda: engine, lambda: "UTC", lambda: None)
+        processor = EventProcessor(
+            store, clock, lambda: engine, lambda: "UTC", lambda: None
+        )
 
         async def decide(data: dict[str, Any]) -> Decision:
-            await store.ingest("main", str(data["uuid"]), body_of(data),
-                               datetime.now(UTC))
+            await store.ingest("main", str(data["uuid"]), body_of(data), clock.now())
             [stored] = await store.pending_events(1)
             decision = await processor.process(stored)
             assert decision is not None

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from datetime import UTC, datetime
+
+from genea_automate.clock import FrozenClock
 from tests.rules.conftest import Decide, rule_trace
 from tests.support.genea import payload
 
@@ -176,3 +179,33 @@ async def test_render_error_is_traced_and_queues_nothing(rules: Rules) -> None:
     trace = rule_trace(decision, "typo")
     assert decision.actions == [] and trace["fired"] is False
     assert "nmae" in trace["errors"][0]
+
+
+async def test_max_event_age_keeps_late_events_from_firing(
+    rules: Rules, clock: FrozenClock
+) -> None:
+    decide = await rules("""
+        max_event_age: 6h
+        rules:
+          - id: clock-in
+            max_event_age: 2h
+            when: access.granted
+            then: [{log: {message: x}}]
+          - id: audit-log
+            when: access.granted
+            then: [{log: {message: x}}]
+    """)
+    clock.set(datetime(2025, 3, 3, 17, 0, tzinfo=UTC))
+    fresh = await decide(granted("h1", "2025-03-03T16:30:00.000Z"))
+    three_hours = await decide(granted("h2", "2025-03-03T14:00:00.000Z"))
+    a_day = await decide(granted("h3", "2025-03-02T16:00:00.000Z"))
+
+    assert fresh.fired == ["clock-in", "audit-log"]
+    assert three_hours.fired == ["audit-log"]
+    assert rule_trace(three_hours, "clock-in")["reason"] == (
+        "the event is 3h old, older than max_event_age 2h"
+    )
+    assert a_day.fired == []
+    assert rule_trace(a_day, "audit-log")["reason"] == (
+        "the event is 1d1h old, older than max_event_age 6h"
+    )
