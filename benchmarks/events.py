@@ -2,7 +2,7 @@
 
     python benchmarks/events.py [--seconds 3]
 
-Loops over the 20 shared payloads (../shared/genea-payloads, or $GENEA_PAYLOADS).
+Loops over the 20 Genea payloads in tests/fixtures/genea-payloads (or $GENEA_PAYLOADS).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from genea_automate.events.normalise import normalise
 PAYLOADS = Path(
     os.environ.get(
         "GENEA_PAYLOADS",
-        Path(__file__).resolve().parents[2] / "shared" / "genea-payloads",
+        Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "genea-payloads",
     )
 )
 RECEIVED_AT = datetime(2025, 12, 1, tzinfo=UTC)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,10 +15,16 @@ from genea_automate.actions.delivery import DeliveryWorker
 from genea_automate.clock import Clock, SystemClock
 from genea_automate.config.endpoints import EndpointConfig
 from genea_automate.config.loader import LoadedConfig
+from genea_automate.errors import ConfigIssue
 from genea_automate.ingest.http import IngestHandler
 from genea_automate.plugin import ActionPlugin
 from genea_automate.processing import EventProcessor
+from genea_automate.reload import RulesReloader
+from genea_automate.retention import StorePruner
 from genea_automate.rules.engine import RuleEngine, build_engine
+from genea_automate.scheduling.service import TimerService
+from genea_automate.status.pages import StatusPages
+from genea_automate.status.probes import Probes
 from genea_automate.store import Store, open_store
 
 logger = logging.getLogger(__name__)
@@ -31,24 +38,35 @@ class Daemon:
     def __init__(self, loaded: LoadedConfig, clock: Clock | None = None) -> None:
         self.loaded = loaded
         self.clock = clock or SystemClock()
-        self.store: Store = open_store(loaded.config.store, self.clock)
+        self.store: Store = open_store(loaded.store_url, self.clock)
         self.plugins: dict[str, ActionPlugin[Any]] = loaded.make_plugins()
         self.engine: RuleEngine = build_engine(loaded.config, self.plugins)
         self.worker = DeliveryWorker(self.store, lambda: self.plugins, self.clock)
+        self.timers = TimerService(
+            self.store, self.clock, lambda: self.engine, self.worker.wake,
+            ready=lambda: self.processor.caught_up.wait(),
+        )
         self.processor = EventProcessor(
             self.store,
             self.clock,
             lambda: self.engine,
             lambda: self.loaded.config.default_timezone,
             self.worker.wake,
+            on_waits_begun=self.timers.wake,
         )
+        self.reloader = RulesReloader(self)
+        self.pruner = StorePruner(self.store, self.clock, lambda: self.loaded.config)
         self.draining = False
+        # Set by a refused reload, cleared by a good one; the status page shows it.
+        self.last_reload_errors: list[ConfigIssue] = []
         self._tasks: list[asyncio.Task[None]] = []
         ingest = IngestHandler(
             self._endpoints, self.store, self.clock, self.processor.wake,
             lambda: self.draining,
         )
-        self.app = Starlette(routes=ingest.routes(), lifespan=self._lifespan)
+        probes = Probes(self.store, lambda: self.plugins, lambda: self.draining)
+        routes = [*ingest.routes(), *probes.routes(), *StatusPages(self).routes()]
+        self.app = Starlette(routes=routes, lifespan=self._lifespan)
 
     def _endpoints(self) -> dict[str, EndpointConfig]:
         return self.loaded.config.endpoints
@@ -68,14 +86,37 @@ class Daemon:
         self._tasks = [
             asyncio.create_task(self.processor.run(), name="processor"),
             asyncio.create_task(self.worker.run(), name="delivery"),
+            asyncio.create_task(self.timers.run(), name="timers"),
+            asyncio.create_task(self.reloader.watch(), name="reload"),
+            asyncio.create_task(self.pruner.run(), name="retention"),
         ]
-        rules = len(self.engine.rules)
+        # Only the main thread may handle signals; tests may run elsewhere.
+        with contextlib.suppress(ValueError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(
+                signal.SIGHUP, self.reloader.request
+            )
+        rules = len(self.engine.rules) + len(self.engine.timed)
         logger.info(
             "genea-automate started with %d rule(s) from %s", rules, self.loaded.path
         )
 
+    def install(
+        self,
+        loaded: LoadedConfig,
+        plugins: dict[str, ActionPlugin[Any]],
+        engine: RuleEngine,
+    ) -> None:
+        """Swap in a reloaded config with its started plugins and its engine.
+
+        No await here: every request and decision sees all old or all new.
+        """
+        self.loaded, self.plugins, self.engine = loaded, plugins, engine
+        self.timers.wake()
+
     async def stop(self) -> None:
         self.draining = True
+        with contextlib.suppress(ValueError, RuntimeError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await self.worker.drain(SHUTDOWN_GRACE)
         for task in self._tasks:
             task.cancel()

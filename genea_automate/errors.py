@@ -59,5 +59,15 @@ class ActionError(GeneaAutomateError):
         self.retry_after = retry_after
 
 
+class TargetDownError(ActionError):
+    """A target known to be down before anything is sent (a broker not connected).
+
+    The action waits for it without using up an attempt.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, retryable=True, retry_after=retry_after)
+
+
 class StoreUnavailableError(GeneaAutomateError):
     """The store could not be read or written; ingest answers 503 on it."""

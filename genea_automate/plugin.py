@@ -77,11 +77,15 @@ class ActionPlugin(ABC, Generic[OptionsT]):
             so that its errors get a file:line:column like any other.
         Section: optional pydantic type of a top-level section of the rules file
             named like the plugin (e.g. the named connections under `mqtt:`).
+        min_interval: seconds between the starts of two deliveries with the
+            same ordering key, for targets with a rate limit (Slack allows
+            about one message a second per webhook).
     """
 
     name: ClassVar[str]
     Options: ClassVar[type[BaseModel]]
     Section: ClassVar[Any] = None
+    min_interval: ClassVar[float] = 0.0
 
     def __init__(self, section: Any = None) -> None:
         self.section = section
@@ -102,6 +106,19 @@ class ActionPlugin(ABC, Generic[OptionsT]):
         """A short description for logs, with no secrets in it."""
         return self.name
 
+    def redact(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The payload as `simulate`, `replay` and the status page show it.
+
+        Override to mask what a rendered payload may carry from the rules
+        file's secrets (a token in a header or a URL).
+        """
+        return payload
+
+    def readiness(self) -> list[str]:
+        """Why deliveries cannot succeed right now (a broker down); empty if
+        they can. `/readyz` answers 503 while any plugin reports a reason."""
+        return []
+
     async def start(self) -> None:
         """Open clients; must not fail when a remote end is unreachable."""
 
@@ -111,6 +128,16 @@ class ActionPlugin(ABC, Generic[OptionsT]):
 
     async def stop(self) -> None:
         """Close clients."""
+
+    async def take_over(self, previous: ActionPlugin[Any]) -> None:
+        """Start in place of `previous`, after a reload changed the section.
+
+        No delivery runs meanwhile. By default `previous` stops before this one
+        starts, so that no two clients with one fixed identity (an MQTT client
+        id) are ever connected at once; a plugin may keep unchanged clients.
+        """
+        await previous.stop()
+        await self.start()
 
 
 class PluginRegistry:

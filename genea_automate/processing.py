@@ -15,12 +15,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from genea_automate import metrics
 from genea_automate.clock import Clock
 from genea_automate.errors import StoreUnavailableError
 from genea_automate.events.model import Event
 from genea_automate.events.normalise import normalise
 from genea_automate.rules.engine import RuleEngine
 from genea_automate.store.base import Decision, Store, StoredEvent
+from genea_automate.store.outage import StoreOutageLog
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +34,33 @@ def event_from_stored(stored: StoredEvent, default_timezone: str) -> Event:
     """The normalised event of a stored body; never raises."""
     try:
         raw: Any = json.loads(stored.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raw = {}
     if not isinstance(raw, dict):
         raw = {}
+    if b"\\ud" in stored.body.lower():
+        # JSON may carry a lone UTF-16 surrogate (JS's JSON.stringify writes
+        # them); no UTF-8 sink, SQLite included, accepts one.
+        try:
+            raw = _without_lone_surrogates(raw)
+        except RecursionError:
+            pass  # too deep to repair; sinks refuse the odd value, not the event
     return normalise(
         raw, received_at=stored.received_at, default_timezone=default_timezone
     )
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {
+            _without_lone_surrogates(k): _without_lone_surrogates(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    return value
 
 
 class EventProcessor:
@@ -49,13 +71,18 @@ class EventProcessor:
         engine: Callable[[], RuleEngine],
         default_timezone: Callable[[], str],
         on_actions_queued: Callable[[], None],
+        on_waits_begun: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._engine = engine
         self._default_timezone = default_timezone
         self._on_actions_queued = on_actions_queued
+        self._on_waits_begun = on_waits_begun
         self._wake = asyncio.Event()
+        # Set once nothing is pending: the events stored before a restart are decided.
+        self.caught_up = asyncio.Event()
+        self._outage = StoreOutageLog(logger, "event processing")
 
     def wake(self) -> None:
         """A webhook was stored: decide it now."""
@@ -67,10 +94,12 @@ class EventProcessor:
             try:
                 handled = await self.run_once()
             except StoreUnavailableError as exc:
-                logger.warning("event processing paused: store unavailable (%s)", exc)
+                self._outage.failed(exc, STORE_TROUBLE_WAIT)
                 await asyncio.sleep(STORE_TROUBLE_WAIT)
                 continue
+            self._outage.succeeded()
             if not handled:
+                self.caught_up.set()
                 await self._wake.wait()
 
     async def run_once(self) -> int:
@@ -96,27 +125,44 @@ class EventProcessor:
             return None
         if decision is not None:
             _log_decision(stored, event, decision)
+            metrics.decision_made(decision.kind, decision.trace)
             if decision.actions:
                 self._on_actions_queued()
+            if decision.waits_begun:
+                self._on_waits_begun()
         return decision
 
 
 def _log_decision(stored: StoredEvent, event: Event, decision: Decision) -> None:
     fields = {"event_id": event.id, "kind": event.kind, "endpoint": stored.endpoint}
-    head = f"event {event.id} ({event.kind}) on endpoint {stored.endpoint}"
-    if not decision.fired:
-        logger.info("%s: no rule fired", head, extra=fields)
-    else:
-        logger.info("%s: fired %s", head, ", ".join(decision.fired), extra=fields)
+    failed = [r for r in decision.trace.get("rules", []) if r.get("errors")]
+    for rule in failed:
+        for error in rule["errors"]:
+            logging.getLogger(f"genea_automate.rules.{rule['rule']}").error(
+                "rule %s matched event %s but could not render %s; "
+                "fix the template and replay the event",
+                rule["rule"], event.id, error, extra={**fields, "rule_id": rule["rule"]},
+            )
+    outcome = f"fired {', '.join(decision.fired)}" if decision.fired else "no rule fired"
+    if failed:
+        outcome += f"; failed: {', '.join(rule['rule'] for rule in failed)}"
+    logger.info(
+        "event %s (%s) on endpoint %s: %s",
+        event.id, event.kind, stored.endpoint, outcome, extra=fields,
+    )
     for rule_id in decision.fired:
-        queued = sum(1 for action in decision.actions if action.rule_id == rule_id)
+        queued = sum(
+            1 for action in decision.actions
+            if action.rule_id == rule_id and action.event_id is None
+        )
         logging.getLogger(f"genea_automate.rules.{rule_id}").info(
             "rule %s fired for event %s: %d action(s) queued",
             rule_id, event.id, queued, extra={**fields, "rule_id": rule_id},
         )
-    for rule in decision.trace.get("rules", []):
-        for error in rule.get("errors", []):
-            logging.getLogger(f"genea_automate.rules.{rule['rule']}").error(
-                "rule %s could not render for event %s: %s",
-                rule["rule"], event.id, error, extra={**fields, "rule_id": rule["rule"]},
-            )
+    for wait in decision.trace.get("waits", []):
+        logging.getLogger(f"genea_automate.rules.{wait['rule']}").info(
+            "rule %s: event %s ended the wait begun by event %s (%s); "
+            "%d action(s) queued",
+            wait["rule"], event.id, wait["started_by"], wait["outcome"],
+            len(wait.get("actions", [])), extra={**fields, "rule_id": wait["rule"]},
+        )

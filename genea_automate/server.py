@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
 from genea_automate.app import Daemon
 from genea_automate.config.endpoints import split_listen
 from genea_automate.config.loader import load_config
+from genea_automate.errors import GeneaAutomateError
 
 logger = logging.getLogger(__name__)
+
+# How long open connections may take to finish once SIGTERM came; then uvicorn
+# cancels them, and the lifespan stops the daemon (its own bound: app.py).
+REQUEST_GRACE = 5
+
+
+class DaemonServer(uvicorn.Server):
+    """uvicorn, answering 503 from the moment SIGTERM or SIGINT arrives.
+
+    uvicorn stops listening a moment later; a webhook that comes in between
+    is refused with 503 "shutting down" rather than left unanswered, so
+    Genea retries it, against this daemon's successor.
+    """
+
+    def __init__(self, config: uvicorn.Config, daemon: Daemon) -> None:
+        super().__init__(config)
+        self._daemon = daemon
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._daemon.draining = True
+        super().handle_exit(sig, frame)
 
 
 def serve(config_path: Path, listen: str | None = None) -> int:
@@ -20,10 +44,14 @@ def serve(config_path: Path, listen: str | None = None) -> int:
     for warning in loaded.warnings:
         logger.warning("%s", warning)
     server = loaded.config.server
-    host, port = split_listen(listen or server.listen)
+    try:
+        host, port = split_listen(listen or server.listen)
+    except ValueError as exc:
+        raise GeneaAutomateError(str(exc)) from None
+    _check_port_free(host, port)
     daemon = Daemon(loaded)
     tls = server.tls
-    uvicorn.run(
+    config = uvicorn.Config(
         daemon.app,
         host=host,
         port=port,
@@ -32,5 +60,22 @@ def serve(config_path: Path, listen: str | None = None) -> int:
         log_config=None,
         ssl_certfile=str(tls.certfile) if tls else None,
         ssl_keyfile=str(tls.keyfile) if tls else None,
+        timeout_graceful_shutdown=REQUEST_GRACE,
     )
+    DaemonServer(config, daemon).run()
     return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail before start-up, in plain words, when the address is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise GeneaAutomateError(
+                f"cannot listen on {host}:{port}: {exc.strerror}; another program "
+                "(or another genea-automate) may use it: stop it, or pick another "
+                "address with --listen or server.listen"
+            ) from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,13 +10,7 @@ from typing import Any
 
 import pytest
 
-# The 20 Genea-shaped payloads shared by the whole team live next to the repo.
-SHARED_PAYLOADS = Path(
-    os.environ.get(
-        "GENEA_PAYLOADS",
-        Path(__file__).resolve().parents[2] / "shared" / "genea-payloads",
-    )
-)
+from tests.support.genea import SHARED_PAYLOADS
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,3 +52,25 @@ def test_cli_schema_describes_rules_and_plugin_options(
     step = schema["$defs"]["Step"]["properties"]
     assert {"mqtt", "slack", "http", "log", "append_line"} <= set(step)
     assert "if" in schema["$defs"]["Rule"]["properties"]
+
+
+def test_cli_schema_accepts_the_example_and_every_docs_example(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import jsonschema
+
+    from genea_automate.config.yamlload import load_yaml, load_yaml_text
+    from tests.config.test_docs_examples import CONNECTIONS, EXAMPLES
+
+    assert main(["schema", "-c", str(REPO / "rules.example.yaml")]) == 0
+    validator = jsonschema.Draft202012Validator(json.loads(capsys.readouterr().out))
+    documents = [load_yaml(REPO / "rules.example.yaml", environ={}).data]
+    for example in EXAMPLES:
+        text = example if example.startswith("endpoints:") else CONNECTIONS + example
+        documents.append(load_yaml_text(text, "docs.yaml", environ={"X": "1"}).data)
+    problems = [
+        f"{error.json_path}: {error.message}"
+        for document in documents
+        for error in validator.iter_errors(document)
+    ]
+    assert problems == []

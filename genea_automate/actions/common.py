@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import email.utils
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -75,7 +76,10 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 
 def _short_body(response: httpx.Response) -> str:
-    text = " ".join(response.text.split())
+    text = response.text
+    if "html" in response.headers.get("content-type", ""):
+        text = re.sub(r"<[^>]*>", " ", text)  # an error page's words, not its markup
+    text = " ".join(text.split())
     if len(text) > MAX_BODY_IN_ERROR:
         text = text[: MAX_BODY_IN_ERROR - 3] + "..."
     return text

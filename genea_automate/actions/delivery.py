@@ -3,36 +3,51 @@
 Actions with the same ordering key (one MQTT topic, one Slack webhook) go one at
 a time and in order; different keys run side by side. A failure is retried with
 exponential backoff and jitter, or after the target's Retry-After, and lands in
-the dead letters once its attempts are spent.
+the dead letters once its attempts are spent, or once a retry would come later
+than the step's `not_after`. A target that is known to be down (a broker not
+connected) is waited for without using up attempts. Holds (holds.py) pace
+rate-limited targets and pause failing ones.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Callable, Mapping
-from datetime import timedelta
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
+from genea_automate import metrics
+from genea_automate.actions.holds import TargetHolds
 from genea_automate.clock import Clock
-from genea_automate.errors import ActionError, StoreUnavailableError
+from genea_automate.errors import ActionError, StoreUnavailableError, TargetDownError
 from genea_automate.plugin import ActionPlugin, DeliveryContext
 from genea_automate.store.base import OutboxItem, Store
+from genea_automate.store.outage import StoreOutageLog
 
 logger = logging.getLogger(__name__)
 
 BATCH = 64
-IDLE_WAIT = 30.0
+# The outbox is read again at least this often, so that an action made due by
+# another process (`genea-automate dlq retry`) starts within about a second.
+IDLE_WAIT = 1.0
 STORE_TROUBLE_WAIT = 2.0
 OUTER_TIMEOUT_GRACE = 2.0
+TARGET_DOWN_WAIT = 1.0
+MIN_ATTEMPT_TIMEOUT = 0.1
 
 
 def retry_delay(item: OutboxItem, error: ActionError, jitter: float) -> float:
-    """Seconds before the next attempt: the target's word first, else backoff."""
+    """Seconds before the next attempt: the target's word first, else backoff.
+
+    Retry-After is never shortened: trying earlier than a 429 or 503 allows
+    only earns another refusal.
+    """
     if error.retry_after is not None:
-        return min(max(error.retry_after, 0.0), item.max_backoff)
-    exponential = item.backoff * 2 ** max(item.attempts, 0)
+        return max(error.retry_after, 0.0)
+    exponential = item.backoff * 2.0 ** max(item.attempts, 0)
     return min(exponential, item.max_backoff) * (0.5 + jitter / 2)
 
 
@@ -42,14 +57,18 @@ class DeliveryWorker:
         store: Store,
         plugins: Callable[[], Mapping[str, ActionPlugin[Any]]],
         clock: Clock,
+        holds: TargetHolds | None = None,
     ) -> None:
         self._store = store
         self._plugins = plugins
         self._clock = clock
+        self._holds = holds or TargetHolds()
         self._wake = asyncio.Event()
         self._busy_keys: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._random = random.Random()
+        self._paused = False
+        self._outage = StoreOutageLog(logger, "delivery")
 
     def wake(self) -> None:
         """New actions were queued: look at the outbox now."""
@@ -61,17 +80,24 @@ class DeliveryWorker:
             try:
                 await self.run_once()
                 wait = await self._seconds_until_next()
+                self._outage.succeeded()
             except StoreUnavailableError as exc:
-                logger.warning("delivery paused: store unavailable (%s)", exc)
+                self._outage.failed(exc, STORE_TROUBLE_WAIT)
                 wait = STORE_TROUBLE_WAIT
             await self._sleep(wait)
 
     async def run_once(self) -> int:
-        """Start every due action whose ordering key is free; returns how many."""
-        due = await self._store.due_actions(self._clock.now(), BATCH)
+        """Start every due action whose target is free; returns how many."""
+        if self._paused:
+            return 0
+        now = self._clock.now()
+        held = self._holds.held(now)
+        due = await self._store.due_actions(now, BATCH)
+        if self._paused:  # paused while the outbox was read
+            return 0
         started = 0
         for item in due:
-            if item.order_key in self._busy_keys:
+            if item.order_key in self._busy_keys or item.order_key in held:
                 continue
             self._busy_keys.add(item.order_key)
             task = asyncio.create_task(self._deliver(item))
@@ -80,27 +106,61 @@ class DeliveryWorker:
             started += 1
         return started
 
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """No delivery runs inside: those in flight finish first (a reload)."""
+        self._paused = True
+        try:
+            # Each delivery is bounded by its own timeout, so this wait is too.
+            while self._tasks:
+                await asyncio.wait(set(self._tasks))
+            yield
+        finally:
+            self._paused = False
+            self._wake.set()
+
     async def drain(self, timeout: float) -> None:
-        """Let deliveries in flight finish, up to `timeout` seconds."""
+        """Start nothing more; give deliveries in flight `timeout` seconds.
+
+        What is still running then is cancelled; its action stays queued and
+        runs again at the next start, so it may arrive twice.
+        """
+        self._paused = True
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
+        late = list(self._tasks)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        if late:
+            logger.warning(
+                "stopped %d delivery(ies) still running after %gs; they stay "
+                "queued and run again at the next start", len(late), timeout,
+            )  # fmt: skip
 
     async def _seconds_until_next(self) -> float | None:
-        due = await self._store.next_action_due(frozenset(self._busy_keys))
-        if due is None:
+        if self._paused:
             return None
-        return max((due - self._clock.now()).total_seconds(), 0.0)
+        now = self._clock.now()
+        held = self._holds.held(now)
+        busy = frozenset(self._busy_keys | held.keys())
+        due = await self._store.next_action_due(busy)
+        times = [t for t in (due, *held.values()) if t is not None]
+        if not times:
+            return None
+        return max((min(times) - now).total_seconds(), 0.0)
 
     async def _sleep(self, seconds: float | None) -> None:
         timeout = IDLE_WAIT if seconds is None else min(seconds, IDLE_WAIT)
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=timeout)
-        except TimeoutError:
-            pass
+        # Not wait_for: on Python 3.11 it loses a cancel that comes as the
+        # event is set, and stopping the daemon would hang on this loop.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
 
     async def _deliver(self, item: OutboxItem) -> None:
         try:
-            await self._attempt(item)
+            await self._attempt_in_time(item)
         except StoreUnavailableError as exc:
             logger.warning(
                 "could not record the outcome of %s: %s", item.description, exc
@@ -109,7 +169,21 @@ class DeliveryWorker:
             self._busy_keys.discard(item.order_key)
             self._wake.set()
 
-    async def _attempt(self, item: OutboxItem) -> None:
+    async def _attempt_in_time(self, item: OutboxItem) -> None:
+        """Attempt `item`, unless its `not_after` has passed already."""
+        now = self._clock.now()
+        deadline = item.deadline
+        if deadline is None:
+            await self._attempt(item, item.timeout)
+        elif now >= deadline:
+            await self._too_late(item, "it was still waiting")
+        else:
+            # An attempt never runs past the deadline.
+            left = (deadline - now).total_seconds()
+            timeout = max(min(item.timeout, left), MIN_ATTEMPT_TIMEOUT)
+            await self._attempt(item, timeout)
+
+    async def _attempt(self, item: OutboxItem, timeout: float) -> None:
         plugin = self._plugins().get(item.plugin)
         if plugin is None:
             error = ActionError(
@@ -117,24 +191,31 @@ class DeliveryWorker:
             )
             await self._failed(item, error)
             return
+        self._holds.started(item.order_key, self._clock.now(), plugin.min_interval)
         try:
             # The plugin honours ctx.timeout with a clearer message; this outer
             # bound only catches a plugin that does not.
             await asyncio.wait_for(
-                plugin.deliver(item.payload, self._context(item)),
-                item.timeout + OUTER_TIMEOUT_GRACE,
+                plugin.deliver(item.payload, self._context(item, timeout)),
+                timeout + OUTER_TIMEOUT_GRACE,
             )
+        except TargetDownError as exc:
+            await self._deferred(item, exc)
+            return
         except ActionError as exc:
             await self._failed(item, exc)
             return
         except TimeoutError:
-            await self._failed(item, ActionError(f"timed out after {item.timeout:g}s"))
+            await self._failed(item, ActionError(f"timed out after {timeout:g}s"))
             return
         except Exception as exc:  # a plugin bug must not stop the worker
             logger.exception("action plugin %r raised unexpectedly", item.plugin)
             await self._failed(item, ActionError(f"plugin error: {exc!r}"))
             return
-        await self._store.action_delivered(item.id, self._clock.now())
+        now = self._clock.now()
+        self._holds.succeeded(item.order_key, item.description, now)
+        await self._store.action_delivered(item.id, now)
+        metrics.action_delivered(item.plugin, (now - item.created_at).total_seconds())
         logger.info(
             "delivered %s for rule %s (event %s)",
             item.description,
@@ -143,23 +224,40 @@ class DeliveryWorker:
             extra=_fields(item),
         )
 
-    def _context(self, item: OutboxItem) -> DeliveryContext:
+    def _context(self, item: OutboxItem, timeout: float) -> DeliveryContext:
         return DeliveryContext(
             idempotency_key=item.idempotency_key,
             rule_id=item.rule_id,
             event_id=item.event_id,
             attempt=item.attempts + 1,
-            timeout=item.timeout,
+            timeout=timeout,
             logger=logging.getLogger(f"genea_automate.actions.{item.plugin}"),
             clock=self._clock,
         )
 
+    async def _deferred(self, item: OutboxItem, error: TargetDownError) -> None:
+        """The target was down before anything was sent: wait, not counted."""
+        wait = TARGET_DOWN_WAIT if error.retry_after is None else error.retry_after
+        retry_at = self._clock.now() + timedelta(seconds=wait)
+        if self._past_deadline(item, retry_at):
+            await self._too_late(item, f"its target is down: {error}")
+            return
+        await self._store.action_deferred(item.id, str(error), retry_at)
+        logger.debug("%s waits: %s", item.description, error, extra=_fields(item))
+
     async def _failed(self, item: OutboxItem, error: ActionError) -> None:
         attempt = item.attempts + 1
+        now = self._clock.now()
+        if error.retryable:
+            self._holds.failed(item.order_key, item.description, now, str(error))
         if error.retryable and attempt < item.max_attempts:
             delay = retry_delay(item, error, self._random.random())
-            retry_at = self._clock.now() + timedelta(seconds=delay)
+            retry_at = now + timedelta(seconds=delay)
+            if self._past_deadline(item, retry_at):
+                await self._too_late(item, f"attempt {attempt} failed: {error}")
+                return
             await self._store.action_failed(item.id, str(error), retry_at)
+            metrics.ACTION_ATTEMPTS.labels(item.plugin, "retry").inc()
             logger.warning(
                 "%s for rule %s failed (attempt %d of %d): %s; retrying in %.1fs",
                 item.description,
@@ -172,6 +270,7 @@ class DeliveryWorker:
             )
             return
         await self._store.action_failed(item.id, str(error), None)
+        metrics.ACTION_ATTEMPTS.labels(item.plugin, "dead").inc()
         why = "gave up" if error.retryable else "cannot succeed"
         logger.error(
             "%s for rule %s (event %s) %s after %d attempt(s): %s; "
@@ -184,6 +283,25 @@ class DeliveryWorker:
             error,
             extra=_fields(item),
         )
+
+    @staticmethod
+    def _past_deadline(item: OutboxItem, when: datetime) -> bool:
+        deadline = item.deadline
+        return deadline is not None and when >= deadline
+
+    async def _too_late(self, item: OutboxItem, why: str) -> None:
+        """Dead-letter an action that may no longer run (`not_after`)."""
+        reason = (
+            f"not sent: it would run more than not_after ({item.not_after:g}s) "
+            f"after the event of {item.event_time:%Y-%m-%d %H:%M:%S} UTC; {why}"
+        )
+        await self._store.action_failed(item.id, reason, None)
+        metrics.ACTION_ATTEMPTS.labels(item.plugin, "dead").inc()
+        logger.warning(
+            "%s for rule %s (event %s) moved to the dead letters: %s",
+            item.description, item.rule_id, item.event_id, reason,
+            extra=_fields(item),
+        )  # fmt: skip
 
 
 def _fields(item: OutboxItem) -> dict[str, Any]:

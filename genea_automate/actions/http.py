@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, ClassVar, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import httpx
 from pydantic import Field, field_validator, model_validator
@@ -19,6 +19,9 @@ Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _LINE_BREAKS = str.maketrans("", "", "\r\n\0")
+# Header and query names whose values are likely credentials.
+_SECRET_NAME = re.compile(r"auth|token|key|secret|pass|sig|cookie|session", re.I)
+MASK = "***"
 
 
 def escape_url_value(value: str) -> str:
@@ -39,6 +42,21 @@ def url_problem(url: str) -> str | None:
             f"the url must start with http:// or https:// and name a host, got {url!r}"
         )
     return None
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password and credential-like query values masked."""
+    parts = urlsplit(url)
+    user, at, host = parts.netloc.rpartition("@")
+    if at and ":" in user:
+        user = f"{user.partition(':')[0]}:{MASK}"
+    query = [
+        (name, MASK if _SECRET_NAME.search(name) else value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return parts._replace(
+        netloc=f"{user}{at}{host}", query=urlencode(query, safe="*")
+    ).geturl()
 
 
 def _host(url: str) -> str:
@@ -133,6 +151,13 @@ class HttpAction(ActionPlugin[HttpOptions]):
         parts = urlsplit(payload["url"])
         where = f"{parts.scheme}://{_host(payload['url'])}{parts.path}"
         return f"http {payload['method']} {where}"
+
+    def redact(self, payload: dict[str, Any]) -> dict[str, Any]:
+        headers = {
+            name: MASK if _SECRET_NAME.search(name) else value
+            for name, value in payload["headers"].items()
+        }
+        return {**payload, "url": redact_url(payload["url"]), "headers": headers}
 
     async def start(self) -> None:
         self._client = httpx.AsyncClient()

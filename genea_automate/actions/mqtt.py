@@ -20,11 +20,15 @@ from genea_automate.errors import ActionError, TemplateRenderError
 from genea_automate.plugin import ActionPlugin, DeliveryContext, RenderContext
 from genea_automate.rules.templates import TemplateData, TemplateStr, is_template
 
-_TOPIC_UNSAFE = str.maketrans({"/": "_", "+": "_", "#": "_", "\0": "_"})
+# Brokers drop a client that publishes to a topic with a control character
+# (MQTT 5 spec 1.5.4), and paho would resend it on every reconnect.
+_CONTROL = [*range(0x00, 0x20), *range(0x7F, 0xA0)]
+_TOPIC_UNSAFE = str.maketrans({**dict.fromkeys(_CONTROL, "_"), "/": "_", "+": "_",
+                               "#": "_"})
 
 
 def escape_topic_value(value: str) -> str:
-    """Keep an inserted value inside one topic level: no `/`, `+`, `#` or NUL."""
+    """Keep an inserted value inside one topic level: no `/`, `+`, `#`, controls."""
     return value.translate(_TOPIC_UNSAFE)
 
 
@@ -34,9 +38,12 @@ def topic_problem(topic: str) -> str | None:
         return "the MQTT topic is empty"
     if "+" in topic or "#" in topic:
         return f"the MQTT topic {topic!r} has a wildcard (+ or #); publish to one topic"
-    if "\0" in topic:
-        return f"the MQTT topic {topic!r} contains a NUL character"
+    if any(ord(char) in _CONTROL_SET for char in topic):
+        return f"the MQTT topic {topic!r} contains a control character"
     return None
+
+
+_CONTROL_SET = frozenset(_CONTROL)
 
 
 class MqttOptions(FrozenModel):
@@ -107,6 +114,13 @@ class MqttAction(ActionPlugin[MqttOptions]):
     def describe(self, payload: dict[str, Any]) -> str:
         return f"mqtt {payload['connection']} {payload['topic']}"
 
+    def readiness(self) -> list[str]:
+        return [
+            f"MQTT connection {name!r} to {link.address} is not connected"
+            for name, link in self._links.items()
+            if not link.connected
+        ]
+
     def link(self, name: str) -> MqttLink:
         """The live connection called `name`."""
         link = self._links.get(name)
@@ -118,12 +132,24 @@ class MqttAction(ActionPlugin[MqttOptions]):
         return link
 
     async def start(self) -> None:
-        if self._links:
-            return  # started already
         for name, config in self.section.items():
-            link = MqttLink(name, config)
-            link.start()
-            self._links[name] = link
+            if name not in self._links:  # kept by take_over, or started already
+                link = MqttLink(name, config)
+                link.start()
+                self._links[name] = link
+
+    async def take_over(self, previous: ActionPlugin[Any]) -> None:
+        """Keep the connections whose settings did not change; no reconnect."""
+        if not isinstance(previous, MqttAction):
+            await super().take_over(previous)
+            return
+        links, previous._links = previous._links, {}
+        kept = {n: ln for n, ln in links.items() if self.section.get(n) == ln.config}
+        # The old connections go first: one with a fixed client id and its
+        # replacement would knock each other off the broker.
+        await asyncio.gather(*(ln.stop() for n, ln in links.items() if n not in kept))
+        self._links = kept
+        await self.start()
 
     async def deliver(self, payload: dict[str, Any], ctx: DeliveryContext) -> None:
         link = self.link(payload["connection"])

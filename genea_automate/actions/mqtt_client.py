@@ -21,7 +21,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 
 from genea_automate.config.endpoints import FrozenModel
-from genea_automate.errors import ActionError
+from genea_automate.errors import ActionError, TargetDownError
 
 logger = logging.getLogger(__name__)
 
@@ -323,10 +323,9 @@ class MqttLink:
         try:
             await asyncio.wait_for(self._up.wait(), timeout)
         except TimeoutError:
-            raise ActionError(
+            raise TargetDownError(
                 f"MQTT connection {self.name!r} ({self.address}) is down; "
-                f"not connected within {timeout:g}s",
-                retryable=True,
+                f"not connected within {timeout:g}s"
             ) from None
 
     def _send(
@@ -340,7 +339,7 @@ class MqttLink:
         """Hand a message to paho, only while connected so it never queues one."""
         client = self._client
         if client is None or not client.is_connected():
-            raise ActionError(f"MQTT connection {self.name!r} was lost", retryable=True)
+            raise TargetDownError(f"MQTT connection {self.name!r} was lost")
         try:
             info = client.publish(topic, payload, qos=qos, retain=retain)
         except ValueError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -56,6 +57,7 @@ class SlackAction(ActionPlugin[SlackOptions]):
     name: ClassVar[str] = "slack"
     Options: ClassVar[type[SlackOptions]] = SlackOptions
     Section: ClassVar[Any] = dict[str, SlackConnection]
+    min_interval: ClassVar[float] = 1.0  # Slack: about one message a second
 
     def __init__(self, section: dict[str, SlackConnection] | None = None) -> None:
         super().__init__(section or {})
@@ -71,7 +73,10 @@ class SlackAction(ActionPlugin[SlackOptions]):
         return {"connection": connection, "text": text}
 
     def ordering_key(self, payload: dict[str, Any]) -> str:
-        return f"slack:{payload['connection']}"
+        # One key per webhook URL, so that connections sharing a URL share its
+        # pacing too. Hashed: the URL is the credential, and keys are stored.
+        url = self.section[payload["connection"]].webhook_url.get_secret_value()
+        return "slack:" + hashlib.sha256(url.encode()).hexdigest()[:16]
 
     def describe(self, payload: dict[str, Any]) -> str:
         return f"slack {payload['connection']}"

@@ -12,10 +12,19 @@ import sys
 from collections.abc import Sequence
 
 from genea_automate import __version__
-from genea_automate.cli import config_commands, serve, webhook_commands
+from genea_automate.cli import (
+    config_commands,
+    dead_letters,
+    history,
+    rule_tests,
+    serve,
+    webhook_commands,
+)
 from genea_automate.errors import ConfigError, GeneaAutomateError
 
-COMMAND_MODULES = (serve, config_commands, webhook_commands)
+COMMAND_MODULES = (
+    serve, config_commands, webhook_commands, rule_tests, history, dead_letters
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GeneaAutomateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # `genea-automate schema | head` closed our output early; not an error.
+        sys.stderr.close()
+        return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

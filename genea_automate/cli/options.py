@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from pathlib import Path
 
 DEFAULT_CONFIG = "rules.yaml"
@@ -15,7 +16,59 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_store_options(parser: argparse.ArgumentParser) -> None:
+    """-c and --store, for commands that read a daemon's store."""
+    add_config_option(parser)
+    parser.add_argument(
+        "--store", metavar="URL",
+        help="the daemon's store (default: `store:` of the rules file)",
+    )
+
+
+def daemon_store_url(args: argparse.Namespace) -> str:
+    """The store a daemon with this rules file uses, as an absolute URL.
+
+    Only `store:` is read, so the rules file's other `${VAR}` secrets need not
+    be set in this shell. A relative path starts at the rules file's folder,
+    as it does for the daemon.
+    """
+    from genea_automate.config.models import DEFAULT_STORE
+    from genea_automate.config.yamlload import load_yaml
+    from genea_automate.errors import ConfigError
+    from genea_automate.store import absolute_store_url
+
+    if args.store:
+        return str(args.store)
+    loaded = load_yaml(args.config)
+    problems = [issue for issue in loaded.issues if issue.path in ("", "store")]
+    if problems:
+        raise ConfigError(problems)
+    url = str(loaded.data.get("store", DEFAULT_STORE))
+    return absolute_store_url(url, args.config.parent)
+
+
 def add_secret_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--secret", help="the webhook secret (default: $GENEA_WEBHOOK_SECRET)"
     )
+
+
+def parse_when(text: str) -> datetime:
+    """An ISO 8601 time with its offset, or a duration ago: `2h`, `7d`."""
+    from genea_automate.config.values import parse_duration
+
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            return datetime.now(UTC) - parse_duration(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a time; write it like 2025-03-03T08:30:00-05:00 "
+                "or 2025-03-03T13:30Z, or a duration ago such as 2h or 7d"
+            ) from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no time zone; add one, e.g. {text}Z or {text}-05:00"
+        )
+    return when

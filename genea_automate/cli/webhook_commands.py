@@ -7,21 +7,30 @@ from pathlib import Path
 from typing import Any
 
 from genea_automate.cli.options import add_secret_option
+from genea_automate.errors import GeneaAutomateError
 
 
 def register(commands: Any) -> None:
-    sign = commands.add_parser("sign", help="print the X-Sequr-Signature of a file")
-    sign.add_argument("file", type=Path)
+    sign = commands.add_parser(
+        "sign", help="print the X-Sequr-Signature of a file",
+        description="Print the X-Sequr-Signature header Genea would send with FILE.",
+    )
+    sign.add_argument("file", type=Path, help="a Genea event as JSON, sent as is")
     add_secret_option(sign)
     sign.set_defaults(run=_sign)
 
-    send = commands.add_parser("send", help="post a file as a signed Genea webhook")
-    send.add_argument("file", type=Path)
+    send = commands.add_parser(
+        "send", help="post a file as a signed Genea webhook",
+        description="Post FILE to a daemon exactly as Genea would, signed.",
+    )
+    send.add_argument("file", type=Path, help="a Genea event as JSON, sent as is")
     send.add_argument(
         "--url", required=True, help="e.g. http://127.0.0.1:8080/hooks/main"
     )
     add_secret_option(send)
-    send.add_argument("--timeout", type=float, default=10.0)
+    send.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait (default: 10)"
+    )
     send.set_defaults(run=_send)
 
 
@@ -33,8 +42,20 @@ def _sign(args: argparse.Namespace) -> int:
 
 
 def _send(args: argparse.Namespace) -> int:
+    import httpx
+
     from genea_automate.ingest.client import resolve_secret, send_file
 
-    response = send_file(args.file, args.url, resolve_secret(args.secret), args.timeout)
+    secret = resolve_secret(args.secret)
+    try:
+        response = send_file(args.file, args.url, secret, args.timeout)
+    except httpx.UnsupportedProtocol:
+        raise GeneaAutomateError(
+            f"--url must start with http:// or https://, got {args.url!r}"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise GeneaAutomateError(
+            f"could not post to {args.url}: {exc}; is the daemon running there?"
+        ) from None
     print(f"{response.status_code} {response.text}")
     return 0 if response.is_success else 1

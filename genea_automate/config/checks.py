@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 import holidays
 
 from genea_automate.config.issues import did_you_mean, issue_at
 from genea_automate.config.models import ConfigBase
-from genea_automate.config.rules import ConditionConfig, RuleConfig
+from genea_automate.config.rules import ConditionConfig, CronWhenConfig, RuleConfig
 from genea_automate.config.yamlload import LoadedYaml
 from genea_automate.errors import ConfigIssue
 from genea_automate.events.kinds import KNOWN_KINDS
 from genea_automate.plugin import PluginRegistry
 from genea_automate.rules.matching import KindPattern, pattern_can_match
+from genea_automate.rules.templates import (
+    EVENT_VARIABLES,
+    expression_template,
+    undeclared_names,
+)
+from genea_automate.rules.timed import RUN_VARIABLES
 
 Path = tuple[str | int, ...]
 
@@ -69,14 +76,55 @@ def _rule_problems(
     index: int, rule: RuleConfig, config: ConfigBase, registry: PluginRegistry
 ) -> list[tuple[Path, str, str]]:
     base: Path = ("rules", index)
-    problems = list(_kind_warnings(base + ("when", "event"), rule.when.event))
+    if isinstance(rule.when, CronWhenConfig):
+        problems = _timed_rule_problems(base, rule)
+    else:
+        problems = list(_kind_warnings(base + ("when", "event"), rule.when.event))
     for path, condition in _conditions(base + ("if",), rule.if_):
         problems += _condition_problems(path, condition, config)
-    for step_index, step in enumerate(rule.then):
+    problems += _template_name_problems(base, rule)
+    for path, step in _action_steps(rule):
         plugin = registry.get(step.action)(getattr(config, step.action, None))
         for sub_path, message in plugin.check(step.options):
-            path = base + ("then", step_index, step.action, *sub_path)
-            problems.append((path, message, "error"))
+            problems.append((base + path + (step.action, *sub_path), message, "error"))
+    for step_index, step in enumerate(rule.then):
+        if step.action == "wait_for":
+            path = base + ("then", step_index, "wait_for", "event")
+            problems += _kind_warnings(path, step.wait_for.event)
+    return problems
+
+
+def _action_steps(rule: RuleConfig) -> Iterator[tuple[Path, Any]]:
+    """Every action step with its path in the rule, on_timeout steps included."""
+    for index, step in enumerate(rule.then):
+        if step.action != "wait_for":
+            yield ("then", index), step
+        for inner, timeout_step in enumerate(getattr(step, "on_timeout", None) or []):
+            yield ("then", index, "on_timeout", inner), timeout_step
+
+
+_EVENT_CONDITIONS = ("first_arrival", "count", "cooldown", "match")
+
+
+def _timed_rule_problems(base: Path, rule: RuleConfig) -> list[tuple[Path, str, str]]:
+    """What only makes sense with an event, in a rule that runs without one."""
+    problems = [
+        (path + (condition.name,),
+         f"{condition.name} looks at the event, and a timed rule has none; a timed "
+         "rule can use arrived_today, schedule, template, any, all and not",
+         "error")
+        for path, condition in _conditions(base + ("if",), rule.if_)
+        if condition.name in _EVENT_CONDITIONS
+    ]
+    problems += [
+        (base + ("then", index, "wait_for"),
+         "a timed rule cannot wait_for an event yet; use an event rule", "error")
+        for index, step in enumerate(rule.then)
+        if step.action == "wait_for"
+    ]
+    if rule.max_event_age is not None:
+        message = "max_event_age is for rules that events trigger; remove it here"
+        problems.append((base + ("max_event_age",), message, "error"))
     return problems
 
 
@@ -114,6 +162,11 @@ def _condition_problems(
     if condition.first_arrival is not None:
         kinds = condition.first_arrival.kinds
         return list(_kind_warnings(path + ("first_arrival", "kinds"), kinds))
+    if condition.arrived_today is not None:
+        kinds = condition.arrived_today.kinds
+        return list(_kind_warnings(path + ("arrived_today", "kinds"), kinds))
+    if condition.count is not None and condition.count.kinds is not None:
+        return list(_kind_warnings(path + ("count", "kinds"), condition.count.kinds))
     return []
 
 
@@ -133,3 +186,46 @@ def _kind_hint(text: str) -> str:
     if not longer:
         return did_you_mean(text, KNOWN_KINDS)
     return " (did you mean " + " or ".join(repr(kind) for kind in longer) + "?)"
+
+
+def _template_name_problems(base: Path, rule: RuleConfig) -> list[tuple[Path, str, str]]:
+    """Templates that read a variable no event has, e.g. `{{ dor.name }}`."""
+    found = [
+        (base + step_path + (step.action, *path), text)
+        for step_path, step in _action_steps(rule)
+        for path, text in _strings(step.options.model_dump(by_alias=True))
+    ]
+    found += [
+        (path + ("template",), expression_template(condition.template))
+        for path, condition in _conditions(base + ("if",), rule.if_)
+        if condition.template is not None
+    ]
+    timed = isinstance(rule.when, CronWhenConfig)
+    known = RUN_VARIABLES if timed else EVENT_VARIABLES
+    problems = []
+    for path, text in found:
+        for name in sorted(undeclared_names(text) - known):
+            hint = did_you_mean(name, sorted(known))
+            message = (
+                f"the template uses {name!r}, which is not an event field{hint}; "
+                "the fields are listed in docs/events.md"
+            )
+            if timed:
+                message = (
+                    f"the template uses {name!r}, which a timed rule does not have"
+                    f"{hint}; it has {', '.join(sorted(known))}"
+                )
+            problems.append((path, message, "error"))
+    return problems
+
+
+def _strings(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
+    """Every string inside a dumped options model, with its path."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, path + (index,))

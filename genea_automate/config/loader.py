@@ -20,6 +20,7 @@ from genea_automate.config.models import ConfigBase, build_config_model
 from genea_automate.config.yamlload import LoadedYaml, load_yaml
 from genea_automate.errors import ConfigError, ConfigIssue, PluginError
 from genea_automate.plugin import ActionPlugin, PluginRegistry
+from genea_automate.store import absolute_store_url
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,11 @@ class LoadedConfig:
     def make_plugins(self) -> dict[str, ActionPlugin[Any]]:
         """One instance of every registered action, given its section."""
         return {p.name: p(self.section(p.name)) for p in self.registry}
+
+    @property
+    def store_url(self) -> str:
+        """`store:`, with a relative path taken from this file's folder."""
+        return absolute_store_url(self.config.store, self.path.parent)
 
 
 def plugin_registry(config_path: Path) -> PluginRegistry:

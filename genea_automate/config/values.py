@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import time, timedelta
 from typing import Annotated
@@ -32,6 +33,15 @@ def parse_duration(value: object) -> timedelta:
             "'30s', '5m', '2h', '1h30m' or '1d'"
         )
     return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+
+
+def format_duration(delta: timedelta) -> str:
+    """1d2h, 45m, 30s: a duration the way rules files write it (whole seconds)."""
+    days, rest = divmod(int(delta.total_seconds()), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")]
+    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
 
 
 def parse_time_of_day(value: object) -> time:
@@ -81,9 +91,13 @@ def _parse_day_item(item: object) -> set[int]:
 def _day_number(name: str, original: object) -> int:
     number = _DAY_NUMBERS.get(name)
     if number is None:
+        close = difflib.get_close_matches(name, list(_DAY_NUMBERS), n=1)
+        hint = ""
+        if close:
+            hint = f" (did you mean {str(original).replace(name, close[0], 1)!r}?)"
         raise ValueError(
             f"{original!r} is not a day or day range; use mon, tue, wed, thu, fri, "
-            f"sat, sun, ranges like mon-fri, or daily{did_you_mean(name, DAY_NAMES)}"
+            f"sat, sun, ranges like mon-fri, or daily{hint}"
         )
     return number
 
@@ -102,7 +116,7 @@ def check_timezone(value: object) -> str:
     name = str(value)
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder name
         hint = did_you_mean(name, sorted(available_timezones()))
         raise ValueError(
             f"unknown time zone {name!r}; use an IANA name such as "

@@ -131,7 +131,15 @@ def load_yaml_text(
     except yaml.YAMLError as exc:
         return _failed(filename, _syntax_issue(filename, text, exc))
 
-    data = None if root is None else builder.build(root, ())
+    try:
+        data = None if root is None else builder.build(root, ())
+    except _TooLarge as exc:
+        line, column = _position(exc.node)
+        message = (
+            f"the file expands to more than {MAX_VALUES:,} values, most likely "
+            "through aliases (*name) that repeat other aliases; simplify it"
+        )
+        return _failed(filename, ConfigIssue(filename, line, column, "", message))
     if root is not None and not isinstance(data, dict | None):
         found = _describe(data)
         message = f"the file must start with keys such as 'rules:', not {found}"
@@ -174,6 +182,17 @@ def format_path(path: YamlPath) -> str:
     return text
 
 
+# Aliases can repeat aliases: a few hundred bytes can stand for billions of
+# values. No rules file needs more than this.
+MAX_VALUES = 200_000
+
+
+class _TooLarge(Exception):
+    def __init__(self, node: Node) -> None:
+        super().__init__()
+        self.node = node
+
+
 class _Builder:
     """Turns composed nodes into plain data, recording positions and issues."""
 
@@ -186,6 +205,7 @@ class _Builder:
         self.substituted: set[YamlPath] = set()
         self.issues: list[ConfigIssue] = []
         self._open: set[int] = set()  # collections being built, to stop alias loops
+        self._built = 0
 
     def issue(self, node: Node, path: YamlPath, message: str) -> None:
         """Record an issue at `node`."""
@@ -195,6 +215,9 @@ class _Builder:
 
     def build(self, node: Node, path: YamlPath) -> Any:
         """Return the plain value of `node`, found at `path`."""
+        self._built += 1
+        if self._built > MAX_VALUES:
+            raise _TooLarge(node)
         self.positions[path] = _position(node)
         self._check_tag(node, path)
         if isinstance(node, ScalarNode):
@@ -316,8 +339,12 @@ class _Builder:
         if has_default and not value:
             return default
         if value is None:
-            message = f"environment variable {name} is not set; export it or use "
-            self.issue(node, path, message + f"${{{name}:-default}}")
+            message = (
+                f"environment variable {name} is not set; export it before "
+                f"starting, or write ${{{name}:-fallback}} for a value that is "
+                "not a secret"
+            )
+            self.issue(node, path, message)
         return value
 
     def _read(self, name: str, node: ScalarNode, path: YamlPath) -> str | None:
@@ -367,9 +394,26 @@ def _syntax_issue(filename: str, text: str, exc: yaml.YAMLError) -> ConfigIssue:
     if problem.startswith("but ") and context:
         problem = f"{context}, {problem}"
     hints = [hint for part, hint in _SYNTAX_HINTS.items() if part in problem]
+    if _unquoted_template(text, exc):
+        hints.insert(0, _QUOTE_TEMPLATE)
     message = f"YAML syntax error: {problem}" + (f"; {hints[0]}" if hints else "")
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     return ConfigIssue(filename, line, column, "", message)
+
+
+_QUOTE_TEMPLATE = (
+    'a value with {{ }} in it must be quoted, e.g. message: "{{ door.name }} denied"'
+)
+
+
+def _unquoted_template(text: str, exc: yaml.YAMLError) -> bool:
+    """Whether the lines the parser complains about hold `key: {{` unquoted."""
+    lines = text.splitlines()
+    marks = (getattr(exc, "context_mark", None), getattr(exc, "problem_mark", None))
+    numbers = {mark.line for mark in marks if mark is not None}
+    return any(
+        re.search(r"(:|-)\s+\{\{", lines[n]) for n in numbers if n < len(lines)
+    )
 
 
 def _reader_issue(

@@ -33,7 +33,10 @@ FIELD_NOTES: dict[str, str] = {
     "id": "Genea's `uuid` for the event (the dedup key)",
     "kind": "the dotted kind, listed below",
     "action": "Genea's `event_action` exactly as sent",
-    "message": "Genea's `event_message`, e.g. `Access Denied - Expired`",
+    "message": (
+        "Genea's `event_message`, e.g. `Access Denied - Expired`; a card number "
+        "in it is masked as in `card.number`"
+    ),
     "category": "`access`, `audit` or `device`",
     "time": "when it happened, UTC (`Z`)",
     "local_time": "`time` in the location's zone (see `details.timezone_fallback`)",

@@ -103,8 +103,23 @@ class Event:
         data["local_time"] = self.local_time.isoformat()
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Event:
+        """The event again from `to_dict()`, e.g. after a JSON round trip.
 
-_PART_NAMES = ("actor", "location", "door", "controller", "card", "resource")
+        `local_time` keeps its UTC offset but not the name of its zone.
+        """
+        parts = {name: kind(**data[name]) for name, kind in _PART_TYPES.items()}
+        times = {name: datetime.fromisoformat(data[name]) for name in _TIME_NAMES}
+        return cls(**{**data, **parts, **times})
+
+
+_PART_TYPES: dict[str, Any] = {
+    "actor": Actor, "location": Location, "door": Door,
+    "controller": Controller, "card": Card, "resource": Resource,
+}
+_PART_NAMES = tuple(_PART_TYPES)
+_TIME_NAMES = ("time", "local_time")
 
 
 def _shallow(obj: Any) -> dict[str, Any]:

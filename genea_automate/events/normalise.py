@@ -81,7 +81,7 @@ def normalise(
         id=_text(raw.get("uuid")) or "",
         kind=verdict.kind,
         action=action or "",
-        message=message,
+        message=_mask_card_numbers_in(message, raw),
         category=verdict.category,
         time=time,
         local_time=time.astimezone(zone),
@@ -347,6 +347,20 @@ def _card(card: Mapping[str, Any]) -> Card:
         number=mask_card_number(_text(card.get("card_number"))),
         badge_type=_badge_type(card.get("badge_type")),
     )
+
+
+def _mask_card_numbers_in(message: str | None, raw: Mapping[str, Any]) -> str | None:
+    """Genea's message may quote the card ("Updated Card 61337290 for ...")."""
+    if not message:
+        return message
+    numbers = [_text(_mapping(raw.get("card")).get("card_number"))]
+    resource = _mapping(raw.get("audit_resource"))
+    if (_text(resource.get("type")) or "").upper() == "CARD":
+        numbers.append(_text(resource.get("name")))
+    for number in numbers:
+        if number and len(number) > 4 and number in message:
+            message = message.replace(number, mask_card_number(number) or "")
+    return message
 
 
 def _badge_type(value: object) -> str | None:

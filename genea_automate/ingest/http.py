@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from genea_automate import metrics
 from genea_automate.clock import Clock
 from genea_automate.config.endpoints import EndpointConfig
 from genea_automate.errors import StoreUnavailableError
@@ -119,9 +120,11 @@ class IngestHandler:
         received_at = self._clock.now()
         name = request.path_params["endpoint"]
         try:
-            return await self._ingest(request, name, received_at)
+            response = await self._ingest(request, name, received_at)
         except _Refusal as refusal:
-            return _refuse(request, name, refusal)
+            response = _refuse(request, name, refusal)
+        metrics.webhook_answered(name, name in self._endpoints(), response.status_code)
+        return response
 
     async def _ingest(
         self, request: Request, name: str, received_at: datetime
@@ -138,7 +141,11 @@ class IngestHandler:
         _check_content_type(request)
         _check_required_header(request, endpoint)
         parsed = LazyJson(body)
-        _check_signature(request, endpoint, body, parsed)
+        try:
+            _check_signature(request, endpoint, body, parsed)
+        except _Refusal:
+            metrics.SIGNATURE_FAILURES.labels(name).inc()
+            raise
         uuid, action = _identify(parsed)
         return await self._store_event(name, uuid, action, body, received_at)
 
@@ -335,14 +342,19 @@ def _identify(parsed: LazyJson) -> tuple[str, str]:
     # bool is an int in Python, but `true` is no identifier.
     if isinstance(uuid, int) and not isinstance(uuid, bool):
         uuid = str(uuid)
-    if not isinstance(uuid, str) or not uuid:
-        allowed = "a non-empty string or an integer"
+    if not isinstance(uuid, str) or not uuid or len(uuid) > MAX_ID_LENGTH:
+        allowed = f"a string of 1 to {MAX_ID_LENGTH} characters, or an integer"
         raise _Refusal(400, _bad_field("uuid", allowed, payload))
     action = payload.get("event_action")
-    if not isinstance(action, str) or not action:
-        allowed = "a non-empty string"
+    if not isinstance(action, str) or not action or len(action) > MAX_ID_LENGTH:
+        allowed = f"a string of 1 to {MAX_ID_LENGTH} characters"
         raise _Refusal(400, _bad_field("event_action", allowed, payload))
     return uuid, action
+
+
+# Genea's uuids are 24 hex digits or short decimals, its codes some 50 letters;
+# both are logged and keyed on, so a runaway value is refused rather than kept.
+MAX_ID_LENGTH = 200
 
 
 def _bad_field(field: str, allowed: str, payload: dict[str, Any]) -> str:

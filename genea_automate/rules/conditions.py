@@ -6,15 +6,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import datetime, time, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from genea_automate.config.rules import ConditionConfig, FirstArrivalConfig
 from genea_automate.errors import TemplateRenderError
 from genea_automate.events.model import Event
+from genea_automate.rules.keys import scope_key, scope_label
 from genea_automate.rules.matching import KindPattern, matches_any
 from genea_automate.rules.schedules import Schedule
-from genea_automate.rules.templates import TemplateRenderer, template_variables
-from genea_automate.store.base import FirstArrival
+from genea_automate.rules.templates import (
+    TemplateRenderer,
+    expression_template,
+    template_variables,
+)
+from genea_automate.store.base import FirstArrival, StateTx
 
 FALSE_WORDS = frozenset({"", "false", "0", "no", "off", "none"})
 
@@ -25,11 +29,14 @@ class ConditionResult:
     passed: bool
     detail: str
     children: tuple[ConditionResult, ...] = ()
+    failed: bool = False  # could not be decided: no, and `not` keeps it no
 
     def to_dict(self) -> dict[str, object]:
         result: dict[str, object] = {
             "condition": self.name, "passed": self.passed, "detail": self.detail
         }
+        if self.failed:
+            result["failed"] = True
         if self.children:
             result["children"] = [child.to_dict() for child in self.children]
         return result
@@ -37,16 +44,37 @@ class ConditionResult:
 
 @dataclass
 class EvaluationContext:
-    """What conditions read while one event is decided."""
+    """What conditions read while one event, or one run of a timed rule, is
+    decided; `state` is the store's, inside the decision's transaction."""
 
-    event: Event
     now: datetime
+    local_time: datetime  # the event's, or the run's in the timed rule's zone
+    state: StateTx
+    event: Event | None = None
     arrivals: Mapping[ArrivalSpec, FirstArrival | None] = field(default_factory=dict)
+    run_variables: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_event(
+        cls,
+        event: Event,
+        now: datetime,
+        state: StateTx,
+        arrivals: Mapping[ArrivalSpec, FirstArrival | None] | None = None,
+    ) -> EvaluationContext:
+        return cls(now, event.local_time, state, event, arrivals or {})
 
     @cached_property
     def renderer(self) -> TemplateRenderer:
         """Built on first use: most events match no rule and render nothing."""
+        if self.event is None:
+            return TemplateRenderer(self.run_variables)
         return TemplateRenderer(template_variables(self.event))
+
+    @cached_property
+    def data(self) -> dict[str, Any]:
+        """The event's fields as `match` paths read them."""
+        return self.event.to_dict() if self.event is not None else {}
 
 
 class Condition(Protocol):
@@ -66,26 +94,18 @@ class ArrivalSpec:
 
     def key(self, event: Event) -> str | None:
         """The state key of this event's scope and local day, None if unknown."""
-        scope_key = _scope_key(self.scope, event)
-        if scope_key is None:
-            return None
-        return f"{self.scope}:{scope_key}:{self.day_starts_at:%H:%M}:{self.day(event)}"
+        value = scope_key(self.scope, event)
+        return None if value is None else self.key_for(value, self.day(event))
+
+    def key_for(self, value: str, day: str) -> str:
+        return f"{self.scope}:{value}:{self.day_starts_at:%H:%M}:{day}"
 
     def day(self, event: Event) -> str:
+        return self.day_of(event.local_time)
+
+    def day_of(self, local_time: datetime) -> str:
         offset = timedelta(hours=self.day_starts_at.hour, minutes=self.day_starts_at.minute)
-        return (event.local_time - offset).date().isoformat()
-
-
-def _scope_key(scope: str, event: Event) -> str | None:
-    location = event.location.uuid or event.location.name
-    if scope == "location":
-        return location
-    if scope == "door":
-        return event.door.uuid or event.door.name
-    user = event.actor.uuid or event.actor.email
-    if scope == "user":
-        return user
-    return f"{user}@{location}" if user and location else None
+        return (local_time - offset).date().isoformat()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +114,8 @@ class FirstArrivalCondition:
 
     def evaluate(self, ctx: EvaluationContext) -> ConditionResult:
         event, spec = ctx.event, self.spec
+        if event is None:
+            return no_event("first_arrival")
         if not spec.counts(event):
             kinds = " or ".join(p.text for p in spec.kinds)
             return _no(f"{event.kind} is not an arrival (arrivals are {kinds})")
@@ -102,20 +124,38 @@ class FirstArrivalCondition:
             return _no(f"the event names no {spec.scope.replace('_', ' ')}")
         day = spec.day(event)
         if record.event_id == event.id:
-            return _yes(f"first arrival of {day} at {_scope_label(spec.scope, event)}")
+            return _yes(f"first arrival of {day} at {scope_label(spec.scope, event)}")
         earlier = record.time.astimezone(event.local_time.tzinfo)
         who = record.who or "someone"
         return _no(f"not the first: {who} arrived {earlier:%H:%M} local on {day}")
 
 
-def _scope_label(scope: str, event: Event) -> str:
-    location = event.location.name or event.location.uuid or "?"
-    if scope == "location":
-        return location
-    if scope == "door":
-        return event.door.name or event.door.uuid or "?"
-    who = event.actor.name or event.actor.uuid or "?"
-    return who if scope == "user" else f"{location} for {who}"
+@dataclass(frozen=True, slots=True)
+class ArrivedTodayCondition:
+    """Someone arrived at a location (name or uuid) by now, on today's local day.
+
+    The arrivals are recorded under the location's name and under its uuid, so
+    either may be given.
+    """
+
+    location: str
+    specs: tuple[ArrivalSpec, ...]
+
+    def evaluate(self, ctx: EvaluationContext) -> ConditionResult:
+        day = self.specs[0].day_of(ctx.local_time)
+        for spec in self.specs:
+            value = self.location
+            if spec.scope == "location_name":
+                value = value.casefold()
+            record = ctx.state.first_arrival(spec.key_for(value, day))
+            if record is not None and record.time <= ctx.local_time:
+                at = record.time.astimezone(ctx.local_time.tzinfo)
+                who = record.who or "someone"
+                detail = f"{who} arrived at {self.location} {at:%H:%M} local on {day}"
+                return ConditionResult("arrived_today", True, detail)
+        by = f"{ctx.local_time:%H:%M}"
+        detail = f"nobody has arrived at {self.location} by {by} on {day}"
+        return ConditionResult("arrived_today", False, detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +163,7 @@ class ScheduleCondition:
     schedule: Schedule
 
     def evaluate(self, ctx: EvaluationContext) -> ConditionResult:
-        verdict = self.schedule.check(ctx.event.local_time)
+        verdict = self.schedule.check(ctx.local_time)
         return ConditionResult("schedule", verdict.inside, verdict.reason)
 
 
@@ -132,11 +172,11 @@ class TemplateCondition:
     source: str
 
     def evaluate(self, ctx: EvaluationContext) -> ConditionResult:
-        template = self.source if "{{" in self.source else f"{{{{ {self.source} }}}}"
         try:
-            value = ctx.renderer.render(template)
+            value = ctx.renderer.render(expression_template(self.source))
         except TemplateRenderError as exc:
-            return ConditionResult("template", False, f"template failed: {exc}")
+            detail = f"template failed: {exc}"
+            return ConditionResult("template", False, detail, failed=True)
         passed = value.strip().lower() not in FALSE_WORDS
         return ConditionResult("template", passed, f"{self.source} gave {value!r}")
 
@@ -148,7 +188,10 @@ class AllCondition:
     def evaluate(self, ctx: EvaluationContext) -> ConditionResult:
         results = evaluate_all(self.children, ctx)
         passed = all(result.passed for result in results)
-        return ConditionResult("all", passed, _summary(results), tuple(results))
+        failed = any(result.failed for result in results)
+        return ConditionResult(
+            "all", passed, _summary(results), tuple(results), failed=failed
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +205,10 @@ class AnyCondition:
             if results[-1].passed:
                 break
         passed = bool(results) and results[-1].passed
-        return ConditionResult("any", passed, _summary(results), tuple(results))
+        failed = not passed and any(result.failed for result in results)
+        return ConditionResult(
+            "any", passed, _summary(results), tuple(results), failed=failed
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +217,9 @@ class NotCondition:
 
     def evaluate(self, ctx: EvaluationContext) -> ConditionResult:
         inner = self.child.evaluate(ctx)
+        if inner.failed:
+            # An error is not a "no" to turn into "yes": the rule must not fire.
+            return ConditionResult("not", False, inner.detail, (inner,), failed=True)
         return ConditionResult("not", not inner.passed, inner.detail, (inner,))
 
 
@@ -186,41 +235,9 @@ def evaluate_all(
     return results
 
 
-def compile_condition(
-    config: ConditionConfig, schedules: Mapping[str, Schedule]
-) -> Condition:
-    """A ready condition from its validated config (references already checked)."""
-    if config.first_arrival is not None:
-        return FirstArrivalCondition(arrival_spec(config.first_arrival))
-    if config.schedule is not None:
-        if isinstance(config.schedule, str):
-            return ScheduleCondition(schedules[config.schedule])
-        return ScheduleCondition(Schedule("the inline schedule", config.schedule))
-    if config.template is not None:
-        return TemplateCondition(config.template)
-    if config.not_ is not None:
-        return NotCondition(compile_condition(config.not_, schedules))
-    group = config.any if config.any is not None else config.all
-    children = tuple(compile_condition(child, schedules) for child in group or [])
-    return AnyCondition(children) if config.any is not None else AllCondition(children)
-
-
-def arrival_spec(config: FirstArrivalConfig) -> ArrivalSpec:
-    kinds = tuple(KindPattern.parse(kind) for kind in config.kinds)
-    return ArrivalSpec(config.scope, config.day_starts_at, kinds)
-
-
-def arrival_specs(conditions: tuple[Condition, ...]) -> set[ArrivalSpec]:
-    """Every first_arrival spec used anywhere in these conditions."""
-    found: set[ArrivalSpec] = set()
-    for condition in conditions:
-        if isinstance(condition, FirstArrivalCondition):
-            found.add(condition.spec)
-        elif isinstance(condition, AllCondition | AnyCondition):
-            found |= arrival_specs(condition.children)
-        elif isinstance(condition, NotCondition):
-            found |= arrival_specs((condition.child,))
-    return found
+def no_event(name: str) -> ConditionResult:
+    """The verdict of an event condition in a timed rule (validation refuses it)."""
+    return ConditionResult(name, False, "a timed rule has no event to check")
 
 
 def _summary(results: list[ConditionResult]) -> str:

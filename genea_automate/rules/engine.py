@@ -7,49 +7,34 @@ from datetime import datetime, timedelta
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from genea_automate.config.models import ConfigBase, StepBase
-from genea_automate.config.rules import RuleConfig
-from genea_automate.errors import TemplateRenderError
+from genea_automate.config.models import ConfigBase
+from genea_automate.config.rules import CronWhenConfig, RuleConfig, WhenConfig
+from genea_automate.config.values import format_duration
 from genea_automate.events.model import Event
 from genea_automate.plugin import ActionPlugin
-from genea_automate.rules.conditions import (
-    ArrivalSpec,
-    Condition,
-    EvaluationContext,
+from genea_automate.rules.compiler import (
+    RuleScope,
     arrival_specs,
     compile_condition,
-    evaluate_all,
+    walk,
+)
+from genea_automate.rules.conditions import ArrivalSpec, Condition, EvaluationContext
+from genea_automate.rules.counting import (
+    CooldownCondition,
+    CountCondition,
+    record_counted,
 )
 from genea_automate.rules.matching import EventFilter, make_filter
 from genea_automate.rules.schedules import Schedule
-from genea_automate.rules.templates import TemplateRenderer
+from genea_automate.rules.steps import Plan, build_plan
+from genea_automate.rules.timed import TimedRule
+from genea_automate.rules.waits import resume_waits
+from genea_automate.scheduling.cron import CronExpression
 from genea_automate.store.base import ActionToQueue, Decision, FirstArrival, StateTx
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    index: int
-    plugin: ActionPlugin[Any]
-    config: StepBase
-
-    def render(self, rule_id: str, renderer: TemplateRenderer) -> ActionToQueue:
-        payload = self.plugin.render(self.config.options, renderer)
-        retry = self.config.retry
-        return ActionToQueue(
-            rule_id=rule_id,
-            step=str(self.index),
-            plugin=self.plugin.name,
-            payload=payload,
-            order_key=self.plugin.ordering_key(payload),
-            description=self.plugin.describe(payload),
-            max_attempts=retry.attempts,
-            timeout=self.config.timeout.total_seconds(),
-            backoff=retry.backoff.total_seconds(),
-            max_backoff=retry.max_backoff.total_seconds(),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,77 +44,87 @@ class Rule:
     max_event_age: timedelta | None
     filter: EventFilter
     conditions: tuple[Condition, ...]
-    steps: tuple[Step, ...]
+    plan: Plan
+    cooldowns: tuple[CooldownCondition, ...] = ()
 
     def evaluate(
-        self, ctx: EvaluationContext
+        self, event: Event, ctx: EvaluationContext
     ) -> tuple[dict[str, Any], list[ActionToQueue]]:
         """The rule's trace for this event, and the actions it queues."""
         trace: dict[str, Any] = {"rule": self.id, "fired": False}
         if not self.enabled:
             return {**trace, "matched": False, "reason": "the rule is disabled"}, []
-        reason = self.filter.why_not(ctx.event) or self._too_old(ctx)
+        reason = self.filter.why_not(event) or self._too_old(event, ctx.now)
         if reason is not None:
             return {**trace, "matched": False, "reason": reason}, []
-        results = evaluate_all(self.conditions, ctx)
-        trace.update(matched=True, conditions=[r.to_dict() for r in results])
-        if not all(result.passed for result in results):
-            return trace, []
-        return self._render(trace, ctx.renderer)
+        outcome = self.plan.start(self.conditions, ctx, event.time, trace)
+        if outcome.fired:
+            for cooldown in self.cooldowns:
+                cooldown.start(event, ctx.state)
+        return trace, outcome.actions
 
-    def _too_old(self, ctx: EvaluationContext) -> str | None:
+    def _too_old(self, event: Event, now: datetime) -> str | None:
         """Why a late event may not fire this rule (a buffered badge hours later)."""
-        age = ctx.now - ctx.event.time
+        age = now - event.time
         if self.max_event_age is None or age <= self.max_event_age:
             return None
         return (
-            f"the event is {_duration(age)} old, older than max_event_age "
-            f"{_duration(self.max_event_age)}"
+            f"the event is {format_duration(age)} old, older than max_event_age "
+            f"{format_duration(self.max_event_age)}"
         )
-
-    def _render(
-        self, trace: dict[str, Any], renderer: TemplateRenderer
-    ) -> tuple[dict[str, Any], list[ActionToQueue]]:
-        actions: list[ActionToQueue] = []
-        errors: list[str] = []
-        for step in self.steps:
-            try:
-                actions.append(step.render(self.id, renderer))
-            except (TemplateRenderError, ValueError) as exc:
-                errors.append(f"step {step.index} ({step.plugin.name}): {exc}")
-                if not step.config.continue_on_error:
-                    break
-        trace.update(
-            fired=bool(actions),
-            actions=[{"step": a.step, "action": a.description} for a in actions],
-        )
-        if errors:
-            trace["errors"] = errors
-        return trace, actions
 
 
 class RuleEngine:
     """Immutable once built; a reload builds a new one and swaps it in."""
 
-    def __init__(self, rules: tuple[Rule, ...]) -> None:
+    def __init__(
+        self, rules: tuple[Rule, ...], timed: tuple[TimedRule, ...] = ()
+    ) -> None:
         self.rules = rules
-        specs: set[ArrivalSpec] = set()
-        for rule in rules:
-            specs |= arrival_specs(rule.conditions)
-        self._arrival_specs = tuple(specs)
+        self.timed = timed
+        every: tuple[Rule | TimedRule, ...] = (*rules, *timed)
+        self.plans = {rule.id: rule.plan for rule in every}
+        conditions = [c for rule in every for c in rule.conditions]
+        self._arrival_specs = tuple(arrival_specs(conditions))
+        self._count_specs = tuple({
+            c.spec for c in walk(conditions) if isinstance(c, CountCondition)
+        })
 
     def decide(self, event: Event, state: StateTx, now: datetime) -> Decision:
-        """Evaluate every rule against the event inside the store's transaction."""
-        ctx = EvaluationContext(event, now, self._track_arrivals(event, state))
-        traces, actions, fired = [], [], []
+        """Evaluate every rule against the event inside the store's transaction.
+
+        Before any rule: the event's arrivals and counts are recorded, and the
+        waits it ends resume.
+        """
+        arrivals = self._track_arrivals(event, state)
+        record_counted(self._count_specs, event, state)
+        actions, waits = resume_waits(event, state, now, self.plans)
+        ctx = EvaluationContext.for_event(event, now, state, arrivals)
+        traces, fired, waits_begun = [], [], 0
         for rule in self.rules:
-            trace, queued = rule.evaluate(ctx)
+            trace, queued = _evaluate_isolated(rule, event, ctx)
             traces.append(trace)
             actions.extend(queued)
             if trace["fired"]:
                 fired.append(rule.id)
-        trace_doc = {"event_id": event.id, "kind": event.kind, "rules": traces}
-        return Decision(kind=event.kind, fired=fired, actions=actions, trace=trace_doc)
+            waits_begun += "waiting" in trace
+        waits_begun += sum("waiting" in wait for wait in waits)
+        trace_doc = {
+            "event_id": event.id,
+            "kind": event.kind,
+            # Who and where, so traces can be found and read without the event.
+            "local_time": event.local_time.isoformat(),
+            "location": event.location.name,
+            "door": event.door.name,
+            "actor": event.actor.name or event.actor.email,
+            "rules": traces,
+        }
+        if waits:
+            trace_doc["waits"] = waits
+        return Decision(
+            kind=event.kind, fired=fired, actions=actions, trace=trace_doc,
+            event_time=event.time, waits_begun=waits_begun,
+        )
 
     def _track_arrivals(
         self, event: Event, state: StateTx
@@ -148,43 +143,78 @@ class RuleEngine:
         return arrivals
 
 
+def _evaluate_isolated(
+    rule: Rule, event: Event, ctx: EvaluationContext
+) -> tuple[dict[str, Any], list[ActionToQueue]]:
+    """One rule's verdict; a failure there must not cost the other rules theirs."""
+    try:
+        return rule.evaluate(event, ctx)
+    except Exception as exc:  # a bug, or data no rule author could foresee
+        logger.exception("rule %s failed on event %s", rule.id, event.id)
+        error = f"the rule failed: {type(exc).__name__}: {exc}"
+        return {"rule": rule.id, "fired": False, "matched": True,
+                "errors": [error]}, []
+
+
 def build_engine(
     config: ConfigBase, plugins: Mapping[str, ActionPlugin[Any]]
 ) -> RuleEngine:
     """Compile the validated rules; every reference in them was checked already."""
     schedules = {name: Schedule(name, s) for name, s in config.schedules.items()}
-    rules: list[RuleConfig] = getattr(config, "rules", [])
-    default_age = config.max_event_age
-    return RuleEngine(
-        tuple(_compile_rule(r, schedules, plugins, default_age) for r in rules)
-    )
+    configs: list[RuleConfig] = getattr(config, "rules", [])
+    rules: list[Rule] = []
+    timed: list[TimedRule] = []
+    for rule in configs:
+        plan = build_plan(rule, plugins)
+        if isinstance(rule.when, CronWhenConfig):
+            zone = ZoneInfo(rule.when.timezone or config.default_timezone)
+            timed.append(_timed_rule(rule, rule.when, zone, plan, schedules))
+        else:
+            rules.append(
+                _event_rule(rule, rule.when, plan, schedules, config.max_event_age)
+            )
+    return RuleEngine(tuple(rules), tuple(timed))
 
 
-def _compile_rule(
+def _event_rule(
     config: RuleConfig,
+    when: WhenConfig,
+    plan: Plan,
     schedules: Mapping[str, Schedule],
-    plugins: Mapping[str, ActionPlugin[Any]],
     default_age: timedelta | None,
 ) -> Rule:
-    when = config.when
-    steps: list[StepBase] = config.then
+    event_filter = make_filter(
+        when.event, when.location, when.door, when.actor, when.card_type
+    )
+    scope = RuleScope(config.id, event_filter, schedules)
+    conditions = tuple(compile_condition(c, scope) for c in config.if_)
     return Rule(
         id=config.id,
         enabled=config.enabled,
         max_event_age=config.max_event_age or default_age,
-        filter=make_filter(when.event, when.location, when.door, when.actor,
-                           when.card_type),
-        conditions=tuple(compile_condition(c, schedules) for c in config.if_),
-        steps=tuple(
-            Step(index, plugins[step.action], step) for index, step in enumerate(steps)
+        filter=event_filter,
+        conditions=conditions,
+        plan=plan,
+        cooldowns=tuple(
+            c for c in walk(conditions) if isinstance(c, CooldownCondition)
         ),
     )
 
 
-def _duration(delta: timedelta) -> str:
-    """1d2h, 45m, 30s: the way durations are written in rules files."""
-    days, rest = divmod(int(delta.total_seconds()), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")]
-    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
+def _timed_rule(
+    config: RuleConfig,
+    when: CronWhenConfig,
+    zone: ZoneInfo,
+    plan: Plan,
+    schedules: Mapping[str, Schedule],
+) -> TimedRule:
+    # A timed rule has no event, so no event passes its filter.
+    scope = RuleScope(config.id, EventFilter(kinds=()), schedules)
+    return TimedRule(
+        id=config.id,
+        enabled=config.enabled,
+        cron=CronExpression.parse(when.cron),
+        zone=zone,
+        conditions=tuple(compile_condition(c, scope) for c in config.if_),
+        plan=plan,
+    )

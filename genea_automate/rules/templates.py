@@ -10,11 +10,12 @@ safe from what the event contains.
 from __future__ import annotations
 
 import difflib
+from dataclasses import fields
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Annotated, Any
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, meta
 from jinja2.exceptions import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import AfterValidator, JsonValue
@@ -32,13 +33,20 @@ def is_template(text: str) -> bool:
 
 
 class Record(dict[str, Any]):
-    """A mapping of event data that knows its own name, for error messages."""
+    """A mapping of event data that knows its own name, for error messages.
+
+    Children are wrapped when a template reads them, not before: most of an
+    event (its `raw` payload above all) is never looked at.
+    """
 
     __slots__ = ("_path",)
 
     def __init__(self, items: Mapping[str, Any], path: str) -> None:
         super().__init__(items)
         self._path = path
+
+    def __getitem__(self, key: str) -> Any:
+        return _wrap(super().__getitem__(key), f"{self._path}.{key}")
 
     @property
     def path(self) -> str:
@@ -77,12 +85,37 @@ def _environment(escape: Escape | None) -> _Sandbox:
         text = "" if value is None else str(value)
         return escape(text) if escape is not None else text
 
-    return _Sandbox(
+    sandbox = _Sandbox(
         undefined=_Undefined,
         finalize=finalize,
         autoescape=False,
         keep_trailing_newline=True,
     )
+    sandbox.filters["default"] = _default
+    sandbox.globals["range"] = _small_range
+    return sandbox
+
+
+MAX_RANGE = 1000
+
+
+def _small_range(*args: int) -> range:
+    """`range` capped: rules are decided while webhooks wait for the store."""
+    numbers = range(*args)
+    if len(numbers) > MAX_RANGE:
+        raise OverflowError(f"range() in templates is limited to {MAX_RANGE} items")
+    return numbers
+
+
+def _default(value: Any, fallback: Any = "", boolean: bool = False) -> Any:
+    """Jinja's `default`, which also stands in for a field Genea left empty.
+
+    Event fields that Genea did not send are None rather than undefined, so
+    `{{ door.name | default('a door') }}` must treat None as missing too.
+    """
+    if value is None or isinstance(value, Undefined) or (boolean and not value):
+        return fallback
+    return value
 
 
 @lru_cache(maxsize=1024)
@@ -127,9 +160,9 @@ class TemplateRenderer:
 
 
 def _wrap(value: Any, path: str) -> Any:
-    """Mappings become `Record`s that know their path, lists are walked."""
-    if isinstance(value, Mapping):
-        return Record({k: _wrap(v, f"{path}.{k}") for k, v in value.items()}, path)
+    """Mappings become `Record`s that know their path; list items too."""
+    if isinstance(value, dict):
+        return Record(value, path)
     if isinstance(value, list):
         return [_wrap(item, f"{path}[{i}]") for i, item in enumerate(value)]
     return value
@@ -139,7 +172,7 @@ def template_variables(event: Event) -> dict[str, Any]:
     """`event` (the event's `to_dict()`) plus each of its top-level fields."""
     data = event.to_dict()
     variables = {key: _wrap(value, key) for key, value in data.items()}
-    variables["event"] = _wrap(data, "event")
+    variables["event"] = Record(data, "event")
     return variables
 
 
@@ -152,6 +185,23 @@ def template_syntax_error(source: str) -> str | None:
     except TemplateSyntaxError as exc:
         return _syntax_message(exc)
     return None
+
+
+def expression_template(source: str) -> str:
+    """A `template:` condition may be a bare expression: `actor.role == 'ADMIN'`."""
+    return source if is_template(source) else f"{{{{ {source} }}}}"
+
+
+def undeclared_names(source: str) -> set[str]:
+    """Top-level names a template reads without setting them (Jinja's own aside)."""
+    if not is_template(source) or template_syntax_error(source):
+        return set()
+    environment = _environment(None)
+    names = meta.find_undeclared_variables(environment.parse(source))
+    return names - set(environment.globals)
+
+
+EVENT_VARIABLES = frozenset({field.name for field in fields(Event)} | {"event"})
 
 
 def _check_template(source: str) -> str:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from genea_automate.store.admin import StoreAdmin
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,10 @@ class ActionToQueue:
     timeout: float
     backoff: float
     max_backoff: float
+    not_after: float | None = None
+    # The event the step belongs to, when not the one being decided: the steps
+    # after a wait_for belong to the event that started the wait.
+    event_id: str | None = None
 
     def idempotency_key(self, event_id: str) -> str:
         return f"{event_id}:{self.rule_id}:{self.step}"
@@ -56,6 +65,10 @@ class Decision:
     fired: list[str] = field(default_factory=list)
     actions: list[ActionToQueue] = field(default_factory=list)
     trace: dict[str, Any] = field(default_factory=dict)
+    # The event's own time, from which `not_after` counts; else the receipt time.
+    event_time: datetime | None = None
+    # How many waits of wait_for steps began: the timers must wake for them.
+    waits_begun: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +90,55 @@ class OutboxItem:
     backoff: float
     max_backoff: float
     created_at: datetime
+    event_time: datetime
+    not_after: float | None
+
+    @property
+    def deadline(self) -> datetime | None:
+        """When delivering becomes too late (`not_after` after the event)."""
+        if self.not_after is None:
+            return None
+        return self.event_time + timedelta(seconds=self.not_after)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An action that failed for good, with the reason and when it was given up."""
+
+    item: OutboxItem
+    error: str
+    died_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PrunePolicy:
+    """What a pruning pass may remove; pending work is never touched."""
+
+    events_before: datetime  # bodies of events received earlier
+    keep_events: int  # ...and of all but the newest this many
+    dedup_before: datetime  # uuids received earlier are forgotten after that
+    delivered_before: datetime  # delivered actions that finished earlier
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """A `wait_for` step waiting for a later event (see rules/waits.py)."""
+
+    rule_id: str
+    event_id: str  # the event that started the wait
+    step: int  # the index of the wait_for step in the rule's `then`
+    kinds: tuple[str, ...]  # the kind patterns awaited
+    key: str  # the `same` scope and value, e.g. "door:<uuid>"
+    not_before: datetime  # events earlier than this (event time) do not end it
+    deadline: datetime
+    event: dict[str, Any]  # the starting event's fields, to render later steps
+    fingerprint: str  # of the rule's steps, to notice a rule that changed
+    id: int = 0  # given by the store
 
 
 class StateTx(Protocol):
-    """Rule state, read and written inside the transaction of one decision."""
+    """Rule state, read and written inside one transaction: an event's decision
+    or a pass of the timers."""
 
     def claim_first_arrival(
         self, key: str, event_id: str, time: datetime, who: str | None
@@ -89,6 +147,58 @@ class StateTx(Protocol):
 
         Returns the record that stands afterwards: this event's, or the earlier one.
         """
+        ...
+
+    def first_arrival(self, key: str) -> FirstArrival | None: ...
+
+    def record_event(
+        self, key: str, event_id: str, time: datetime, *, forget_before: datetime
+    ) -> None:
+        """Count an event under `key`; forget its events before `forget_before`."""
+        ...
+
+    def event_times(self, key: str, since: datetime, until: datetime) -> list[datetime]:
+        """Times of the events counted under `key` from `since` to `until`, in order."""
+        ...
+
+    def last_fired(self, key: str) -> datetime | None: ...
+
+    def set_last_fired(self, key: str, time: datetime) -> None:
+        """Keep the later of the recorded time and `time`."""
+        ...
+
+    def add_wait(self, wait: Wait) -> None: ...
+
+    def waits_for(self, keys: Sequence[str], now: datetime) -> list[Wait]:
+        """Pending waits on any of `keys` with a deadline after `now`, oldest first."""
+        ...
+
+    def due_waits(self, now: datetime) -> list[Wait]:
+        """Pending waits whose deadline is not after `now`, earliest first."""
+        ...
+
+    def next_deadline(self) -> datetime | None:
+        """The earliest deadline of a pending wait."""
+        ...
+
+    def end_wait(self, wait_id: int) -> None:
+        """Remove a wait that ended; its trace tells how."""
+        ...
+
+    def handled_until(self, rule_id: str) -> datetime | None:
+        """Up to when a timed rule's runs were handled (run or skipped)."""
+        ...
+
+    def set_handled_until(self, rule_id: str, at: datetime) -> None: ...
+
+    def queue_actions(
+        self, actions: Sequence[ActionToQueue], at: datetime, event_time: datetime
+    ) -> None:
+        """Queue actions outside an event's decision; each names its `event_id`."""
+        ...
+
+    def record_run(self, rule_id: str, ref: str, at: datetime, trace: Any) -> None:
+        """Keep the trace of timer work: a wait that ended, or a timed run."""
         ...
 
 
@@ -122,6 +232,10 @@ class Store(ABC):
         """
 
     @abstractmethod
+    async def transact(self, work: Callable[[StateTx], T]) -> T:
+        """Run `work` on the rule state in one transaction, and commit it."""
+
+    @abstractmethod
     async def event_failed(self, seq: int, error: str) -> None:
         """Set aside an event whose decision raised, so it is not retried forever."""
 
@@ -141,6 +255,40 @@ class Store(ABC):
         self, item_id: int, error: str, retry_at: datetime | None
     ) -> None:
         """Count a failed attempt; retry_at None sends it to the dead letters."""
+
+    @abstractmethod
+    async def action_deferred(
+        self, item_id: int, reason: str, retry_at: datetime
+    ) -> None:
+        """Put off an attempt that could not start; it does not count."""
+
+    @abstractmethod
+    async def dead_letters(self, limit: int) -> list[DeadLetter]:
+        """The dead letters, oldest first."""
+
+    @abstractmethod
+    async def dead_letter(self, item_id: int) -> DeadLetter | None: ...
+
+    @abstractmethod
+    async def retry_dead(self, item_ids: Sequence[int], now: datetime) -> list[int]:
+        """Make dead letters due again with fresh attempts; returns those found.
+
+        Each keeps its id, so it goes ahead of later actions with its ordering
+        key, and its idempotency key.
+        """
+
+    @abstractmethod
+    async def drop_dead(self, item_id: int) -> bool:
+        """Delete one dead letter; False when there is none with that id."""
+
+    @abstractmethod
+    async def prune(self, policy: PrunePolicy, limit: int) -> int:
+        """Remove at most `limit` rows of each kind; returns how many went."""
+
+    @property
+    @abstractmethod
+    def admin(self) -> StoreAdmin:
+        """Queries and upkeep for operators: traces, past events, replay."""
 
     @abstractmethod
     async def check_writable(self) -> None:

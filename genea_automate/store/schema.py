@@ -1,6 +1,9 @@
 """The tables of the store, as SQL both backends can run."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Columns added after version 1, for stores created before them.
+ADDED_COLUMNS = {"outbox": {"event_time": "TEXT", "not_after": "REAL"}}
 
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -49,7 +52,47 @@ CREATE TABLE IF NOT EXISTS outbox (
     next_attempt_at TEXT NOT NULL,
     last_error TEXT,
     created_at TEXT NOT NULL,
-    finished_at TEXT
+    finished_at TEXT,
+    event_time TEXT,
+    not_after REAL
 );
 CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox (state, order_key, id);
+CREATE INDEX IF NOT EXISTS outbox_finished ON outbox (state, finished_at);
+CREATE TABLE IF NOT EXISTS counted_events (
+    key TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    time TEXT NOT NULL,
+    PRIMARY KEY (key, event_id)
+);
+CREATE INDEX IF NOT EXISTS counted_events_time ON counted_events (key, time);
+CREATE TABLE IF NOT EXISTS cooldowns (
+    key TEXT PRIMARY KEY,
+    fired_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS waits (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    rule_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    kinds TEXT NOT NULL,
+    key TEXT NOT NULL,
+    not_before TEXT NOT NULL,
+    deadline TEXT NOT NULL,
+    event TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    UNIQUE (event_id, rule_id, step)
+);
+CREATE INDEX IF NOT EXISTS waits_by_key ON waits (key);
+CREATE INDEX IF NOT EXISTS waits_by_deadline ON waits (deadline);
+CREATE TABLE IF NOT EXISTS timed_rules (
+    rule_id TEXT PRIMARY KEY,
+    handled_until TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS timer_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    rule_id TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    at TEXT NOT NULL,
+    trace TEXT NOT NULL
+);
 """

@@ -10,36 +10,44 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Callable
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from itertools import takewhile
 from pathlib import Path
 from typing import Any, TypeVar
 
+from genea_automate import metrics
 from genea_automate.clock import Clock, SystemClock
 from genea_automate.errors import StoreUnavailableError
 from genea_automate.store.base import (
+    DeadLetter,
     Decide,
     Decision,
-    FirstArrival,
     OutboxItem,
+    PrunePolicy,
+    StateTx,
     Store,
     StoredEvent,
 )
-from genea_automate.store.schema import SCHEMA_VERSION, SQLITE_SCHEMA
+from genea_automate.store.admin import StoreAdmin
+from genea_automate.store.sqlite_admin import SqliteAdmin
+from genea_automate.store.schema import ADDED_COLUMNS, SCHEMA_VERSION, SQLITE_SCHEMA
+from genea_automate.store.sqlite_state import SqliteState, insert_actions
+from genea_automate.store.sqltime import from_text, to_text
 from genea_automate.store.writer import WriterThread
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+URL_PREFIX = "sqlite:///"
 
 
-def to_text(when: datetime) -> str:
-    """UTC, fixed width, so that text order is time order."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def from_text(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+def absolute_url(url: str, folder: Path) -> str:
+    """`url` with a relative file path taken from `folder`; others unchanged."""
+    if not url.startswith(URL_PREFIX):
+        return url
+    return URL_PREFIX + str(folder / url.removeprefix(URL_PREFIX))
 
 
 class SqliteTransactions:
@@ -75,24 +83,36 @@ class SqliteTransactions:
 
 
 class SqliteStore(Store):
-    def __init__(self, path: str, clock: Clock | None = None) -> None:
+    """`must_exist` refuses to create a new file, for tools that inspect one."""
+
+    def __init__(
+        self, path: str, clock: Clock | None = None, *, must_exist: bool = False
+    ) -> None:
         self.path = path
         self.clock = clock or SystemClock()
+        self.must_exist = must_exist
         self._writer: WriterThread[sqlite3.Connection] = WriterThread(
             "sqlite-store", SqliteTransactions()
         )
 
     @classmethod
-    def from_url(cls, url: str, clock: Clock | None = None) -> SqliteStore:
-        prefix = "sqlite:///"
-        if not url.startswith(prefix) or url == prefix:
+    def from_url(
+        cls, url: str, clock: Clock | None = None, *, must_exist: bool = False
+    ) -> SqliteStore:
+        if not url.startswith(URL_PREFIX) or url == URL_PREFIX:
             raise ValueError(
                 f"a SQLite store URL looks like 'sqlite:///./genea-automate.db', "
                 f"got {url!r}"
             )
-        return cls(url.removeprefix(prefix), clock)
+        return cls(url.removeprefix(URL_PREFIX), clock, must_exist=must_exist)
 
     async def open(self) -> None:
+        if self.must_exist and not Path(self.path).is_file():
+            raise StoreUnavailableError(
+                f"there is no SQLite store at {Path(self.path).resolve()}; check "
+                "`store:` in the rules file (a relative path starts from the "
+                "rules file's folder)"
+            )
         try:
             await self._writer.start(self._connect)
         except (sqlite3.Error, OSError) as exc:
@@ -113,10 +133,7 @@ class SqliteStore(Store):
         connection.execute("PRAGMA busy_timeout=5000")
         try:
             connection.executescript(SQLITE_SCHEMA)
-            connection.execute(
-                "INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', ?)",
-                (str(SCHEMA_VERSION),),
-            )
+            _migrate(connection)
         except sqlite3.OperationalError as exc:
             # A read-only file still opens; ingest then answers 503 until fixed.
             logger.error("store: cannot prepare %s: %s", self.path, exc)
@@ -125,7 +142,11 @@ class SqliteStore(Store):
     async def _call(
         self, operation: Callable[[sqlite3.Connection], T], *, urgent: bool = False
     ) -> T:
-        return await self._writer.call(operation, urgent=urgent)
+        started = time.perf_counter()
+        try:
+            return await self._writer.call(operation, urgent=urgent)
+        finally:
+            metrics.store_called(urgent, time.perf_counter() - started)
 
     # -- operations -------------------------------------------------------------
 
@@ -163,11 +184,14 @@ class SqliteStore(Store):
             ).fetchone()
             if row is None or row[0] != "pending":
                 return None
-            decision = decide(_SqliteState(connection))
+            decision = decide(SqliteState(connection))
             _record_decision(connection, event, decision, self.clock.now())
             return decision
 
         return await self._call(run)
+
+    async def transact(self, work: Callable[[StateTx], T]) -> T:
+        return await self._call(lambda connection: work(SqliteState(connection)))
 
     async def event_failed(self, seq: int, error: str) -> None:
         def mark(connection: sqlite3.Connection) -> None:
@@ -232,6 +256,77 @@ class SqliteStore(Store):
 
         await self._call(update)
 
+    async def action_deferred(
+        self, item_id: int, reason: str, retry_at: datetime
+    ) -> None:
+        def update(connection: sqlite3.Connection) -> None:
+            connection.execute(
+                "UPDATE outbox SET last_error = ?, next_attempt_at = ? WHERE id = ?",
+                (reason, to_text(retry_at), item_id),
+            )
+
+        await self._call(update)
+
+    async def dead_letters(self, limit: int) -> list[DeadLetter]:
+        def select(connection: sqlite3.Connection) -> list[DeadLetter]:
+            rows = connection.execute(
+                f"SELECT {_DEAD_COLUMNS} FROM outbox WHERE state = 'dead' "
+                "ORDER BY id LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [_dead_letter(row) for row in rows]
+
+        return await self._call(select)
+
+    async def dead_letter(self, item_id: int) -> DeadLetter | None:
+        def select(connection: sqlite3.Connection) -> DeadLetter | None:
+            row = connection.execute(
+                f"SELECT {_DEAD_COLUMNS} FROM outbox WHERE state = 'dead' AND id = ?",
+                (item_id,),
+            ).fetchone()
+            return None if row is None else _dead_letter(row)
+
+        return await self._call(select)
+
+    async def retry_dead(self, item_ids: Sequence[int], now: datetime) -> list[int]:
+        def update(connection: sqlite3.Connection) -> list[int]:
+            retried = []
+            for item_id in item_ids:
+                cursor = connection.execute(
+                    "UPDATE outbox SET state = 'pending', attempts = 0, "
+                    "next_attempt_at = ?, finished_at = NULL "
+                    "WHERE id = ? AND state = 'dead'",
+                    (to_text(now), item_id),
+                )
+                if cursor.rowcount == 1:
+                    retried.append(item_id)
+            return retried
+
+        return await self._call(update)
+
+    async def drop_dead(self, item_id: int) -> bool:
+        def delete(connection: sqlite3.Connection) -> bool:
+            cursor = connection.execute(
+                "DELETE FROM outbox WHERE id = ? AND state = 'dead'", (item_id,)
+            )
+            return cursor.rowcount == 1
+
+        return await self._call(delete)
+
+    async def prune(self, policy: PrunePolicy, limit: int) -> int:
+        def delete(connection: sqlite3.Connection) -> int:
+            return (
+                _prune_events(connection, policy, limit)
+                + _forget_uuids(connection, policy.dedup_before, limit)
+                + _prune_delivered(connection, policy.delivered_before, limit)
+            )
+
+        return await self._call(delete)
+
+    @property
+    def admin(self) -> StoreAdmin:
+        return SqliteAdmin(self.path, self._call)
+
     async def check_writable(self) -> None:
         def probe(connection: sqlite3.Connection) -> None:
             connection.execute(
@@ -245,35 +340,118 @@ class SqliteStore(Store):
 _OUTBOX_COLUMNS = (
     "id, event_id, rule_id, step, plugin, payload, order_key, description, "
     "idempotency_key, attempts, max_attempts, timeout, backoff, max_backoff, "
-    "created_at"
+    "created_at, event_time, not_after"
 )
+_DEAD_COLUMNS = f"{_OUTBOX_COLUMNS}, last_error, finished_at"
 
 
 def _outbox_item(row: tuple[Any, ...]) -> OutboxItem:
     values = list(row)
     values[5] = json.loads(values[5])
     values[14] = from_text(values[14])
+    # Rows queued before event times were recorded count from their queueing.
+    values[15] = from_text(values[15]) if values[15] else values[14]
     return OutboxItem(*values)
 
 
-class _SqliteState:
-    """StateTx over the connection of the current transaction."""
+def _dead_letter(row: tuple[Any, ...]) -> DeadLetter:
+    *values, error, died_at = row
+    item = _outbox_item(tuple(values))
+    died = from_text(died_at) if died_at else item.created_at
+    return DeadLetter(item, error or "", died)
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._connection = connection
 
-    def claim_first_arrival(
-        self, key: str, event_id: str, time: datetime, who: str | None
-    ) -> FirstArrival:
-        self._connection.execute(
-            "INSERT OR IGNORE INTO first_arrivals (key, event_id, time, who) "
-            "VALUES (?, ?, ?, ?)",
-            (key, event_id, to_text(time), who),
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Add what later versions added to a store created by an earlier one."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for table, columns in ADDED_COLUMNS.items():
+            info = connection.execute(f"PRAGMA table_info({table})").fetchall()
+            present = {row[1] for row in info}
+            for name, sql_type in columns.items():
+                if name not in present:
+                    connection.execute(
+                        f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"
+                    )
+        connection.execute(
+            "INSERT OR REPLACE INTO meta (name, value) VALUES ('schema', ?)",
+            (str(SCHEMA_VERSION),),
         )
-        row = self._connection.execute(
-            "SELECT event_id, time, who FROM first_arrivals WHERE key = ?", (key,)
-        ).fetchone()
-        return FirstArrival(row[0], from_text(row[1]), row[2])
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def _oldest(
+    connection: sqlite3.Connection,
+    sql: str,
+    params: tuple[Any, ...],
+    expired: Callable[[tuple[Any, ...]], bool],
+) -> list[Any]:
+    """The first ids of an id-ordered query, up to the first row not expired.
+
+    Ids grow with time, so the expired rows lead; stopping at the first young
+    one keeps each pass short however large the table is.
+    """
+    rows = connection.execute(sql, params).fetchall()
+    return [row[0] for row in takewhile(expired, rows)]
+
+
+def _prune_events(
+    connection: sqlite3.Connection, policy: PrunePolicy, limit: int
+) -> int:
+    """Drop the bodies of old events; the row stays for dedup, the trace for
+    the `traces:` retention (see StoreAdmin.prune_traces)."""
+    newest = connection.execute("SELECT MAX(seq) FROM events").fetchone()[0] or 0
+    cutoff = to_text(policy.events_before)
+
+    def expired(row: tuple[Any, ...]) -> bool:
+        return bool(row[0] <= newest - policy.keep_events or row[1] < cutoff)
+
+    seqs: list[Any] = []
+    for state in ("decided", "failed"):
+        seqs += _oldest(
+            connection,
+            "SELECT seq, received_at FROM events WHERE state = ? ORDER BY seq LIMIT ?",
+            (state, limit),
+            expired,
+        )
+    rows = [(seq,) for seq in seqs]
+    connection.executemany(
+        "UPDATE events SET body = x'', state = 'pruned' WHERE seq = ?", rows
+    )
+    return len(rows)
+
+
+def _forget_uuids(
+    connection: sqlite3.Connection, before: datetime, limit: int
+) -> int:
+    """Delete pruned events received before `before` whose trace is gone too.
+
+    From then on Genea could deliver the uuid again as a new event.
+    """
+    cutoff = to_text(before)
+    seqs = _oldest(
+        connection,
+        "SELECT seq, received_at FROM events WHERE state = 'pruned' AND NOT EXISTS "
+        "(SELECT 1 FROM traces WHERE event_seq = seq) ORDER BY seq LIMIT ?",
+        (limit,),
+        lambda row: bool(row[1] < cutoff),
+    )
+    connection.executemany("DELETE FROM events WHERE seq = ?", [(s,) for s in seqs])
+    return len(seqs)
+
+
+def _prune_delivered(
+    connection: sqlite3.Connection, before: datetime, limit: int
+) -> int:
+    cursor = connection.execute(
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+        "WHERE state = 'delivered' AND finished_at < ? LIMIT ?)",
+        (to_text(before), limit),
+    )
+    return cursor.rowcount
 
 
 def _record_decision(
@@ -291,18 +469,5 @@ def _record_decision(
         "INSERT OR REPLACE INTO traces (event_seq, event_id, trace) VALUES (?, ?, ?)",
         (event.seq, event.uuid, json.dumps(decision.trace, default=str)),
     )
-    connection.executemany(
-        "INSERT OR IGNORE INTO outbox (event_id, rule_id, step, plugin, payload, "
-        "order_key, description, idempotency_key, max_attempts, timeout, backoff, "
-        "max_backoff, next_attempt_at, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                event.uuid, action.rule_id, action.step, action.plugin,
-                json.dumps(action.payload), action.order_key, action.description,
-                action.idempotency_key(event.uuid), action.max_attempts,
-                action.timeout, action.backoff, action.max_backoff, now, now,
-            )
-            for action in decision.actions
-        ],
-    )
+    event_time = decision.event_time or event.received_at
+    insert_actions(connection, decision.actions, event.uuid, decided_at, event_time)

@@ -125,7 +125,21 @@ async def test_slack_network_error_is_retryable_and_hides_the_url(
 def test_slack_describe_and_ordering_key_hold_no_secret(slack: SlackAction) -> None:
     payload = {"connection": "ops", "text": "x"}
     assert slack.describe(payload) == "slack ops"
-    assert slack.ordering_key(payload) == "slack:ops"
+    key = slack.ordering_key(payload)
+    assert key.startswith("slack:") and "secret-token" not in key
+
+
+def test_slack_connections_sharing_a_webhook_share_an_ordering_key() -> None:
+    url = "https://hooks.slack.com/services/T000/B000/secret-token"
+    plugin = SlackAction(
+        {
+            "ops": SlackConnection(webhook_url=url),
+            "alerts": SlackConnection(webhook_url=url),
+            "other": SlackConnection(webhook_url=url + "2"),
+        }
+    )
+    keys = [plugin.ordering_key({"connection": n}) for n in ("ops", "alerts", "other")]
+    assert keys[0] == keys[1] != keys[2]
 
 
 def test_slack_webhook_url_is_checked_without_echoing_it() -> None:

@@ -101,3 +101,70 @@ rules:
         "9:19: error: rules[0].then[0].mqtt: no mqtt connection is defined; add one "
         "under `mqtt:` at the top of the rules file",
     ]
+
+
+def test_loader_template_reading_an_unknown_field_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+endpoints: {main: {secret: s}}
+rules:
+  - id: a
+    when: access.granted
+    if: [{template: "doorr.name == 'x'"}]
+    then:
+      - log: {message: "{% for n in range(2) %}{{ n }}{% endfor %}{{ dor.name }}"}
+""")
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={})
+    assert [str(issue).removeprefix(f"{path}:") for issue in error.value.issues] == [
+        "8:24: error: rules[0].then[0].log.message: the template uses 'dor', which "
+        "is not an event field (did you mean 'door'?); the fields are listed in "
+        "docs/events.md",
+        "6:21: error: rules[0].if[0].template: the template uses 'doorr', which is "
+        "not an event field (did you mean 'door'?); the fields are listed in "
+        "docs/events.md",
+    ]
+
+
+def test_loader_rule_id_explains_what_is_allowed(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+endpoints: {main: {secret: s}}
+rules:
+  - {id: morning coffee, when: access.granted, then: [{log: {message: x}}]}
+""")
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={})
+    [issue] = error.value.issues
+    assert issue.message == (
+        "rule id 'morning coffee' may use only letters, digits and - _ . "
+        "(no spaces), and must start with a letter or digit, e.g. 'morning-coffee'"
+    )
+
+
+def test_loader_unquoted_template_says_to_quote_it(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+endpoints: {main: {secret: s}}
+rules:
+  - id: a
+    when: access.granted
+    then:
+      - log:
+          message: {{ door.name }} denied
+""")
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={})
+    [issue] = error.value.issues
+    assert issue.message == (
+        "YAML syntax error: did not find expected key; a value with {{ }} in it "
+        'must be quoted, e.g. message: "{{ door.name }} denied"'
+    )
+
+
+def test_loader_refuses_an_alias_bomb(tmp_path: Path) -> None:
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]']
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 10) + "]")
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={})
+    [issue] = error.value.issues
+    assert issue.message.startswith("the file expands to more than 200,000 values")

@@ -311,8 +311,8 @@ def test_load_yaml_text_reports_missing_environment_variable() -> None:
 
     assert messages(loaded) == [
         "rules.yaml:2:18: error: endpoints.main.secret: environment variable "
-        "GENEA_WEBHOOK_SECRET is not set; export it or use "
-        "${GENEA_WEBHOOK_SECRET:-default}"
+        "GENEA_WEBHOOK_SECRET is not set; export it before starting, or write "
+        "${GENEA_WEBHOOK_SECRET:-fallback} for a value that is not a secret"
     ]
 
 

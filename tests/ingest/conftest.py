@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -19,14 +18,11 @@ from genea_automate.config.endpoints import EndpointConfig
 from genea_automate.errors import StoreUnavailableError
 from genea_automate.ingest import create_ingest_app, sign
 from genea_automate.ingest.http import EventSink
+from tests.support.genea import SHARED_PAYLOADS
 
 SECRET = b"genea-automate-test-secret"
 NOW = datetime(2025, 3, 4, 13, 58, 12, 345000, tzinfo=UTC)
-PAYLOAD_DIR = Path(
-    os.environ.get(
-        "GENEA_PAYLOADS", Path(__file__).parents[3] / "shared" / "genea-payloads"
-    )
-)
+PAYLOAD_DIR = SHARED_PAYLOADS
 _README_ROW = re.compile(
     r"^\| `(?P<file>[^`]+\.json)` \|.*\| `(?P<sig>sha1=[0-9a-f]{40})` \|$"
 )

@@ -313,23 +313,29 @@ async def test_hook_refuses_a_secret_no_longer_listed(
         ),
         pytest.param(
             _body({"uuid": None, "event_action": "X"}),
-            "'uuid' must be a non-empty string or an integer, got null",
+            "'uuid' must be a string of 1 to 200 characters, or an integer, got null",
             id="null-uuid",
         ),
         pytest.param(
             _body({"uuid": "", "event_action": "X"}),
-            "'uuid' must be a non-empty string or an integer, got an empty string",
+            "'uuid' must be a string of 1 to 200 characters, or an integer, got an empty string",
             id="empty-uuid",
         ),
         pytest.param(
             _body({"uuid": True, "event_action": "X"}),
-            "'uuid' must be a non-empty string or an integer, got a boolean",
+            "'uuid' must be a string of 1 to 200 characters, or an integer, got a boolean",
             id="bool-uuid",
         ),
         pytest.param(
             _body({"uuid": 1.5, "event_action": "X"}),
-            "'uuid' must be a non-empty string or an integer, got a number",
+            "'uuid' must be a string of 1 to 200 characters, or an integer, got a number",
             id="float-uuid",
+        ),
+        pytest.param(
+            _body({"uuid": "u" * 201, "event_action": "X"}),
+            "'uuid' must be a string of 1 to 200 characters, or an integer, "
+            "got a string",
+            id="long-uuid",
         ),
         pytest.param(
             _body({"uuid": "1"}),
@@ -338,7 +344,7 @@ async def test_hook_refuses_a_secret_no_longer_listed(
         ),
         pytest.param(
             _body({"uuid": "1", "event_action": {"code": 1}}),
-            "'event_action' must be a non-empty string, got an object",
+            "'event_action' must be a string of 1 to 200 characters, got an object",
             id="object-event-action",
         ),
     ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ slack:
   ops: {webhook_url: "http://127.0.0.1:1/slack"}
 """
 
-Decide = Callable[[dict[str, Any]], Awaitable[Decision]]
+Decide = Callable[[dict[str, Any] | bytes], Awaitable[Decision]]
 
 
 @pytest.fixture
@@ -55,8 +56,11 @@ async def rules(
             store, clock, lambda: engine, lambda: "UTC", lambda: None
         )
 
-        async def decide(data: dict[str, Any]) -> Decision:
-            await store.ingest("main", str(data["uuid"]), body_of(data), clock.now())
+        async def decide(data: dict[str, Any] | bytes) -> Decision:
+            """Decide a payload, given as a dict or as the exact bytes sent."""
+            body = data if isinstance(data, bytes) else body_of(data)
+            uuid = str(json.loads(body)["uuid"])
+            await store.ingest("main", uuid, body, clock.now())
             [stored] = await store.pending_events(1)
             decision = await processor.process(stored)
             assert decision is not None

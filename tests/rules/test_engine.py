@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from genea_automate.clock import FrozenClock
 from tests.rules.conftest import Decide, rule_trace
-from tests.support.genea import payload
+from tests.support.genea import body_of, payload
 
 Rules = Callable[[str], Awaitable[Decide]]
 
@@ -209,3 +209,47 @@ async def test_max_event_age_keeps_late_events_from_firing(
     assert rule_trace(a_day, "audit-log")["reason"] == (
         "the event is 1d1h old, older than max_event_age 6h"
     )
+
+
+async def test_lone_surrogate_in_a_name_is_repaired_not_fatal(rules: Rules) -> None:
+    decide = await rules(COFFEE)
+    body = body_of(granted("s1", "2025-03-03T13:00:00.000Z")).replace(
+        b'"Jordan Example"', b'"Jordan \\ud800Example"'
+    )
+    decision = await decide(body)
+    assert decision.fired == ["coffee"]
+    later = await decide(granted("s2", "2025-03-03T14:00:00.000Z"))
+    [condition] = rule_trace(later, "coffee")["conditions"]
+    assert condition["detail"].startswith("not the first: Jordan \ufffdExample arrived")
+
+
+async def test_deeply_nested_payload_is_decided(rules: Rules) -> None:
+    decide = await rules("""
+        rules:
+          - id: any-event
+            when: "*"
+            then: [{log: {message: "{{ kind }} at {{ location.name }}"}}]
+    """)
+    deep = b"[" * 900 + b"]" * 900
+    body = body_of(payload("10", uuid="deep")).replace(b'"event_note":null',
+                                                       b'"event_note":' + deep)
+    decision = await decide(body)
+    assert decision.fired == ["any-event"]
+    assert decision.actions[0].payload["message"] == (
+        "door.forced_open at Harborview Labs HQ"
+    )
+
+
+async def test_not_around_a_failing_template_does_not_fire(rules: Rules) -> None:
+    decide = await rules("""
+        rules:
+          - id: outsiders
+            when: access.denied
+            if:
+              - not: {template: "actor.email.endswith('@example.com')"}
+            then: [{log: {message: x}}]
+    """)
+    decision = await decide(payload("06"))  # no actor: the template cannot run
+    assert decision.fired == []
+    [negation] = rule_trace(decision, "outsiders")["conditions"]
+    assert (negation["passed"], negation["failed"]) == (False, True)

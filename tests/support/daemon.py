@@ -77,6 +77,11 @@ class DaemonProcess:
     def stop(self) -> None:
         self._signal(signal.SIGTERM)
 
+    def reload(self) -> None:
+        """SIGHUP: the daemon reads its rules file again."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGHUP)
+
     def _signal(self, signum: int) -> None:
         if self._process is None:
             return

@@ -10,10 +10,11 @@ from typing import Any
 from genea_automate.ingest.signature import sign
 
 TEST_SECRET = "genea-automate-test-secret"
+# A copy of the project's shared payload set, so a fresh clone tests on its own.
 SHARED_PAYLOADS = Path(
     os.environ.get(
         "GENEA_PAYLOADS",
-        Path(__file__).resolve().parents[3] / "shared" / "genea-payloads",
+        Path(__file__).resolve().parents[1] / "fixtures" / "genea-payloads",
     )
 )
 

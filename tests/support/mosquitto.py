@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import secrets
 import shutil
@@ -27,12 +28,18 @@ def free_port() -> int:
 
 
 class Mosquitto:
-    """One broker process on a free port; `stop()` and `start()` keep the port."""
+    """One broker process on a free port; `stop()` and `start()` keep the port.
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    With `persistence`, sessions and their queued messages survive a restart.
+    """
+
+    def __init__(
+        self, workdir: Path, port: int | None = None, persistence: bool = False
+    ) -> None:
         self.host = HOST
         self.port = port or free_port()
         self.workdir = workdir
+        self.persistence = persistence
         self.log: list[str] = []
         self._process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
@@ -45,7 +52,13 @@ class Mosquitto:
         """Start the broker and return once it says it is running."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "mosquitto.conf"
-        config.write_text(f"listener {self.port} {self.host}\nallow_anonymous true\n")
+        lines = [f"listener {self.port} {self.host}", "allow_anonymous true"]
+        if self.persistence:
+            lines += ["persistence true", f"persistence_location {self.workdir}/"]
+            if os.geteuid() == 0:
+                # Else it runs as `mosquitto`, who cannot write in our folder.
+                lines.append("user root")
+        config.write_text("\n".join(lines) + "\n")
         self._process = subprocess.Popen(
             [MOSQUITTO, "-c", str(config)],
             stdout=subprocess.DEVNULL,
@@ -96,14 +109,30 @@ class Mosquitto:
 
 
 class Subscriber:
-    """A paho client that collects what arrives on `topic`."""
+    """A paho client that collects what arrives on `topic`.
 
-    def __init__(self, host: str, port: int, topic: str, timeout: float = 5.0) -> None:
+    With a fixed `client_id` and `clean_session=False`, the broker keeps the
+    session while the subscriber is away (a broker restart) and delivers what
+    was published meanwhile once it is back; paho reconnects by itself.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        topic: str,
+        timeout: float = 5.0,
+        client_id: str | None = None,
+        clean_session: bool = True,
+    ) -> None:
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         subscribed = threading.Event()
         client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"test-sub-{secrets.token_hex(4)}"
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"test-sub-{secrets.token_hex(4)}",
+            clean_session=clean_session,
         )
+        client.reconnect_delay_set(1, 2)
         client.on_subscribe = lambda *args: subscribed.set()
         client.on_message = lambda _client, _userdata, message: self.messages.put(
             message

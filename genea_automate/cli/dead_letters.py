@@ -1,0 +1,189 @@
+"""`dlq list | show | retry | drop`: the actions that failed for good.
+
+These work on the store of a running or a stopped daemon: each change is one
+short transaction, and a running daemon starts a retried action within about a
+second (the delivery worker reads the outbox at least that often).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from genea_automate.cli.options import add_store_options, daemon_store_url
+from genea_automate.store.base import DeadLetter, Store
+
+T = TypeVar("T")
+ALL = 1_000_000  # "every dead letter", as a query limit
+ERROR_WIDTH = 60
+
+
+def register(commands: Any) -> None:
+    dlq = commands.add_parser(
+        "dlq", help="list, show, retry or drop dead letters",
+        description="Actions that failed for good, kept until retried or dropped.",
+    )  # fmt: skip
+    actions = dlq.add_subparsers(required=True, metavar="ACTION")
+
+    listing = actions.add_parser("list", help="the dead letters, oldest first")
+    listing.add_argument("--limit", type=int, default=100, help="(default: 100)")
+    listing.set_defaults(run=_list)
+
+    show = actions.add_parser("show", help="one dead letter in full")
+    show.add_argument("id", type=int, metavar="ID")
+    show.set_defaults(run=_show)
+
+    retry = actions.add_parser(
+        "retry", help="deliver again, with fresh attempts and the same "
+        "idempotency key",
+    )  # fmt: skip
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("ids", type=int, nargs="*", default=[], metavar="ID")
+    which.add_argument("--all", action="store_true", help="every dead letter")
+    retry.set_defaults(run=_retry)
+
+    drop = actions.add_parser("drop", help="delete a dead letter for good")
+    drop.add_argument("id", type=int, metavar="ID")
+    drop.set_defaults(run=_drop)
+
+    for parser in (listing, show, retry, drop):
+        add_store_options(parser)
+
+
+def _with_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Run `work` against the daemon's store, opened only for it."""
+    from genea_automate.store import open_store
+
+    async def run() -> T:
+        store = open_store(daemon_store_url(args), must_exist=True)
+        await store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _list(args: argparse.Namespace) -> int:
+    letters = _with_store(args, lambda store: store.dead_letters(args.limit))
+    if not letters:
+        print("no dead letters")
+        return 0
+    rows = [("ID", "FAILED AT (UTC)", "TRIES", "RULE", "EVENT", "ACTION", "ERROR")]
+    rows += [
+        (
+            str(letter.item.id),
+            _time(letter.died_at),
+            str(letter.item.attempts),
+            letter.item.rule_id,
+            letter.item.event_id,
+            letter.item.description,
+            _shorten(letter.error),
+        )
+        for letter in letters
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(6)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[6]]))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    letter = _with_store(args, lambda store: store.dead_letter(args.id))
+    if letter is None:
+        print(f"error: no dead letter with id {args.id}", file=sys.stderr)
+        return 1
+    item = letter.item
+    deadline = item.deadline
+    lines = [
+        ("action", item.description),
+        ("rule", item.rule_id),
+        ("event", f"{item.event_id} (at {_time(item.event_time)} UTC)"),
+        ("idempotency key", item.idempotency_key),
+        ("attempts", f"{item.attempts} of {item.max_attempts}"),
+        ("queued at", f"{_time(item.created_at)} UTC"),
+        ("failed at", f"{_time(letter.died_at)} UTC"),
+        ("not after", "-" if deadline is None else f"{_time(deadline)} UTC"),
+        ("error", letter.error),
+        ("payload", json.dumps(_shown_payload(args, item.plugin, item.payload))),
+    ]
+    print(f"dead letter {item.id}")
+    for name, value in lines:
+        print(f"  {name + ':':<17}{value}")
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+
+    async def retry(store: Store) -> tuple[list[DeadLetter], list[int]]:
+        wanted = await _wanted(store, args)
+        ready = [letter.item.id for letter in wanted if not _too_late(letter, now)]
+        return wanted, await store.retry_dead(ready, now)
+
+    wanted, retried = _with_store(args, retry)
+    found = {letter.item.id for letter in wanted}
+    notes = [f"{item_id}: no dead letter with this id" for item_id in args.ids
+             if item_id not in found]  # fmt: skip
+    notes += [
+        f"{letter.item.id}: not retried: its not_after passed at "
+        f"{_time(letter.item.deadline or now)} UTC; drop it instead"
+        for letter in wanted
+        if letter.item.id not in retried
+    ]
+    for note in notes:
+        print(note, file=sys.stderr)
+    print(
+        f"retried {len(retried)} dead letter(s); a running daemon starts them "
+        "within about a second, a stopped one when it starts"
+    )
+    return 1 if notes else 0
+
+
+async def _wanted(store: Store, args: argparse.Namespace) -> list[DeadLetter]:
+    if args.all:
+        return await store.dead_letters(ALL)
+    found = [await store.dead_letter(item_id) for item_id in args.ids]
+    return [letter for letter in found if letter is not None]
+
+
+def _drop(args: argparse.Namespace) -> int:
+    if not _with_store(args, lambda store: store.drop_dead(args.id)):
+        print(f"error: no dead letter with id {args.id}", file=sys.stderr)
+        return 1
+    print(f"dropped dead letter {args.id}")
+    return 0
+
+
+def _too_late(letter: DeadLetter, now: datetime) -> bool:
+    deadline = letter.item.deadline
+    return deadline is not None and now >= deadline
+
+
+def _shown_payload(
+    args: argparse.Namespace, plugin_name: str, payload: dict[str, Any]
+) -> Any:
+    """The payload with what the plugin calls secret masked."""
+    from genea_automate.config.loader import plugin_registry
+
+    try:
+        plugin = plugin_registry(args.config).get(plugin_name)
+    except Exception:  # an unloadable or unknown plugin: show nothing of it
+        return f"(hidden: the {plugin_name!r} plugin cannot be loaded here)"
+    return plugin().redact(payload)
+
+
+def _time(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= ERROR_WIDTH else text[: ERROR_WIDTH - 3] + "..."

@@ -1,0 +1,1 @@
+"""Time-driven work: cron expressions, timed rules and expiring waits."""

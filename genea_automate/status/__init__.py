@@ -1,0 +1,1 @@
+"""What the daemon shows about itself: probes, metrics and the status page."""

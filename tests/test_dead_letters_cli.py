@@ -1,0 +1,127 @@
+"""`genea-automate dlq`: list, show, retry and drop, on a store beside the rules."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from genea_automate.cli import main
+from genea_automate.store import ActionToQueue, Decision
+from genea_automate.store.sqlite import SqliteStore
+
+# The secret comes from a variable this shell does not have: dlq needs only `store`.
+RULES = """
+store: "sqlite:///./data/store.db"
+endpoints:
+  main: {secret: "${DLQ_TEST_UNSET_SECRET}"}
+"""
+
+
+def http_action(step: str, not_after: float | None = None) -> ActionToQueue:
+    return ActionToQueue(
+        rule_id="alarm", step=step, plugin="http",
+        payload={"method": "POST", "url": "https://api.example.org/x?token=abc",
+                 "headers": {"Authorization": "Bearer s3cret", "X-Site": "HQ"},
+                 "expect_status": None, "json": {"door": "Front"}},
+        order_key=f"http:{step}", description="http POST https://api.example.org/x",
+        max_attempts=3, timeout=5.0, backoff=1.0, max_backoff=10.0,
+        not_after=not_after,
+    )  # fmt: skip
+
+
+async def dead_store(path: Path) -> None:
+    """Two dead letters: one that may be retried, one past its not_after."""
+    store = SqliteStore(str(path))
+    await store.open()
+    now = datetime.now(UTC)
+    await store.ingest("main", "ev-1", b"{}", now)
+    [event] = await store.pending_events(1)
+    actions = [http_action("0"), http_action("1", not_after=60)]
+    decision = Decision(kind="x", actions=actions, event_time=now - timedelta(hours=1))
+    await store.decide(event, lambda state: decision)
+    for item in await store.due_actions(datetime.now(UTC), 10):
+        await store.action_failed(item.id, "HTTP 500 Internal Server Error", None)
+    await store.close()
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("DLQ_TEST_UNSET_SECRET", raising=False)
+    (tmp_path / "data").mkdir()
+    asyncio.run(dead_store(tmp_path / "data" / "store.db"))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    return rules
+
+
+def test_dlq_list_shows_each_dead_letter(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dlq", "list", "-c", str(config)]) == 0
+    header, first, second = capsys.readouterr().out.splitlines()
+    assert header.split() == [
+        "ID",
+        "FAILED",
+        "AT",
+        "(UTC)",
+        "TRIES",
+        "RULE",
+        "EVENT",
+        "ACTION",
+        "ERROR",
+    ]
+    assert first.split()[0] == "1" and second.split()[0] == "2"
+    assert "alarm" in first and "ev-1" in first
+    assert first.endswith("HTTP 500 Internal Server Error")
+
+
+def test_dlq_show_masks_what_the_plugin_calls_secret(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dlq", "show", "2", "-c", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "  idempotency key: ev-1:alarm:1\n" in out
+    assert "  attempts:        1 of 3\n" in out
+    assert "s3cret" not in out and "token=abc" not in out
+    assert '"X-Site": "HQ"' in out
+
+
+def test_dlq_retry_all_skips_what_is_past_its_not_after(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dlq", "retry", "--all", "-c", str(config)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith("retried 1 dead letter(s);")
+    assert captured.err.startswith("2: not retried: its not_after passed at ")
+    assert main(["dlq", "list", "-c", str(config)]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [row.split()[0] for row in rows] == ["2"]
+
+
+def test_dlq_retry_and_drop_name_unknown_ids(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dlq", "retry", "1", "7", "-c", str(config)]) == 1
+    assert capsys.readouterr().err == "7: no dead letter with this id\n"
+    assert main(["dlq", "drop", "2", "-c", str(config)]) == 0
+    assert main(["dlq", "drop", "2", "-c", str(config)]) == 1
+    assert capsys.readouterr().err == "error: no dead letter with id 2\n"
+    assert main(["dlq", "list", "-c", str(config)]) == 0
+    assert capsys.readouterr().out.endswith("no dead letters\n")
+
+
+def test_dlq_never_creates_a_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    assert main(["dlq", "list", "-c", str(rules)]) == 1
+    assert capsys.readouterr().err == (
+        f"error: there is no SQLite store at {tmp_path}/data/store.db; check "
+        "`store:` in the rules file (a relative path starts from the rules "
+        "file's folder)\n"
+    )
+    assert not (tmp_path / "data").exists()
