@@ -38,7 +38,7 @@ class Daemon:
     def __init__(self, loaded: LoadedConfig, clock: Clock | None = None) -> None:
         self.loaded = loaded
         self.clock = clock or SystemClock()
-        self.store: Store = open_store(loaded.store_url, self.clock)
+        self.store: Store = open_store(loaded.store_url, self.clock, exclusive=True)
         self.plugins: dict[str, ActionPlugin[Any]] = loaded.make_plugins()
         self.engine: RuleEngine = build_engine(loaded.config, self.plugins)
         self.worker = DeliveryWorker(self.store, lambda: self.plugins, self.clock)

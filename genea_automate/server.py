@@ -50,6 +50,7 @@ def serve(config_path: Path, listen: str | None = None) -> int:
         raise GeneaAutomateError(str(exc)) from None
     _check_port_free(host, port)
     daemon = Daemon(loaded)
+    daemon.store.check_can_open()
     tls = server.tls
     config = uvicorn.Config(
         daemon.app,

@@ -29,15 +29,20 @@ __all__ = [
 
 
 def open_store(
-    url: str, clock: Clock | None = None, *, must_exist: bool = False
+    url: str,
+    clock: Clock | None = None,
+    *,
+    must_exist: bool = False,
+    exclusive: bool = False,
 ) -> Store:
     """A store for a URL such as 'sqlite:///./genea-automate.db'.
 
-    With `must_exist`, opening fails instead of creating an empty store.
+    With `must_exist`, opening fails instead of creating an empty store; with
+    `exclusive` (a daemon's), it fails while another daemon uses the store.
     """
     from genea_automate.store.sqlite import SqliteStore
 
-    return SqliteStore.from_url(url, clock, must_exist=must_exist)
+    return SqliteStore.from_url(url, clock, must_exist=must_exist, exclusive=exclusive)
 
 
 def absolute_store_url(url: str, folder: Path) -> str:

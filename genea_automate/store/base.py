@@ -54,6 +54,9 @@ class ActionToQueue:
     event_id: str | None = None
 
     def idempotency_key(self, event_id: str) -> str:
+        # Missing: the endpoint. Two endpoints receiving the same uuid (audit
+        # uuids are small numbers) would share keys, and the second's actions
+        # would be ignored as already queued.
         return f"{event_id}:{self.rule_id}:{self.step}"
 
 
@@ -207,6 +210,9 @@ Decide = Callable[[StateTx], Decision]
 
 class Store(ABC):
     """Every method raises StoreUnavailableError when the store cannot be used."""
+
+    def check_can_open(self) -> None:
+        """Raise StoreUnavailableError now for what would make `open` fail."""
 
     @abstractmethod
     async def open(self) -> None: ...

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from genea_automate import metrics
 from genea_automate.clock import Clock, SystemClock
 from genea_automate.errors import StoreUnavailableError
+from genea_automate.store.lockfile import LockFile
 from genea_automate.store.base import (
     DeadLetter,
     Decide,
@@ -83,28 +84,52 @@ class SqliteTransactions:
 
 
 class SqliteStore(Store):
-    """`must_exist` refuses to create a new file, for tools that inspect one."""
+    """`must_exist` refuses to create a new file, for tools that inspect one;
+    `exclusive` (the daemon's) holds a lock so that no second daemon shares it."""
 
     def __init__(
-        self, path: str, clock: Clock | None = None, *, must_exist: bool = False
+        self,
+        path: str,
+        clock: Clock | None = None,
+        *,
+        must_exist: bool = False,
+        exclusive: bool = False,
     ) -> None:
         self.path = path
         self.clock = clock or SystemClock()
         self.must_exist = must_exist
+        self._lock = LockFile(Path(path + ".lock")) if exclusive else None
         self._writer: WriterThread[sqlite3.Connection] = WriterThread(
             "sqlite-store", SqliteTransactions()
         )
 
     @classmethod
     def from_url(
-        cls, url: str, clock: Clock | None = None, *, must_exist: bool = False
+        cls,
+        url: str,
+        clock: Clock | None = None,
+        *,
+        must_exist: bool = False,
+        exclusive: bool = False,
     ) -> SqliteStore:
         if not url.startswith(URL_PREFIX) or url == URL_PREFIX:
             raise ValueError(
                 f"a SQLite store URL looks like 'sqlite:///./genea-automate.db', "
                 f"got {url!r}"
             )
-        return cls(url.removeprefix(URL_PREFIX), clock, must_exist=must_exist)
+        path = url.removeprefix(URL_PREFIX)
+        return cls(path, clock, must_exist=must_exist, exclusive=exclusive)
+
+    def check_can_open(self) -> None:
+        """Fail early, in plain words, for a missing folder or a store in use."""
+        folder = Path(self.path).resolve().parent
+        if not folder.is_dir():
+            raise StoreUnavailableError(
+                f"the folder {folder} of the store does not exist; create it, or "
+                "change `store:` in the rules file"
+            )
+        if self._lock is not None:
+            self._lock.acquire()
 
     async def open(self) -> None:
         if self.must_exist and not Path(self.path).is_file():
@@ -113,6 +138,7 @@ class SqliteStore(Store):
                 "`store:` in the rules file (a relative path starts from the "
                 "rules file's folder)"
             )
+        self.check_can_open()
         try:
             await self._writer.start(self._connect)
         except (sqlite3.Error, OSError) as exc:
@@ -123,6 +149,8 @@ class SqliteStore(Store):
 
     async def close(self) -> None:
         await self._writer.stop()
+        if self._lock is not None:
+            self._lock.release()
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(

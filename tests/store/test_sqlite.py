@@ -170,3 +170,26 @@ async def test_store_failed_action_waits_then_goes_dead(store: SqliteStore) -> N
 def test_store_url_must_be_sqlite_form() -> None:
     with pytest.raises(ValueError, match="sqlite:///./genea-automate.db"):
         open_store("sqlite://relative.db")
+
+
+async def test_store_one_daemon_per_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "store.db")
+    first = SqliteStore(path, exclusive=True)
+    await first.open()
+
+    second = SqliteStore(path, exclusive=True)
+    with pytest.raises(StoreUnavailableError, match="is in use by genea-automate pid"):
+        await second.open()
+    inspector = SqliteStore(path, must_exist=True)
+    await inspector.open()  # tools (dlq, trace) may look while the daemon runs
+    await inspector.close()
+
+    await first.close()
+    await second.open()
+    await second.close()
+
+
+def test_store_missing_folder_is_named(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "nope" / "store.db"))
+    with pytest.raises(StoreUnavailableError, match="nope of the store does not exist"):
+        store.check_can_open()
