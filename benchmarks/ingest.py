@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-PAYLOAD_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "genea-payloads"
+PAYLOAD_DIR = (
+    Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "genea-payloads"
+)
 MAX_COUNT = 1_000_000
 MAX_SECONDS = 600.0
 REQUEST_TIMEOUT = 10.0

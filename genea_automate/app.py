@@ -43,7 +43,10 @@ class Daemon:
         self.engine: RuleEngine = build_engine(loaded.config, self.plugins)
         self.worker = DeliveryWorker(self.store, lambda: self.plugins, self.clock)
         self.timers = TimerService(
-            self.store, self.clock, lambda: self.engine, self.worker.wake,
+            self.store,
+            self.clock,
+            lambda: self.engine,
+            self.worker.wake,
             ready=lambda: self.processor.caught_up.wait(),
         )
         self.processor = EventProcessor(
@@ -61,7 +64,10 @@ class Daemon:
         self.last_reload_errors: list[ConfigIssue] = []
         self._tasks: list[asyncio.Task[None]] = []
         ingest = IngestHandler(
-            self._endpoints, self.store, self.clock, self.processor.wake,
+            self._endpoints,
+            self.store,
+            self.clock,
+            self.processor.wake,
             lambda: self.draining,
         )
         probes = Probes(self.store, lambda: self.plugins, lambda: self.draining)

@@ -162,7 +162,9 @@ class PluginRegistry:
                 f"plugin {plugin.__qualname__} needs a `name` that is a valid YAML "
                 f"key (letters, digits, _), got {name!r}"
             )
-        if not (isinstance(plugin.Options, type) and issubclass(plugin.Options, BaseModel)):
+        if not (
+            isinstance(plugin.Options, type) and issubclass(plugin.Options, BaseModel)
+        ):
             raise PluginError(
                 f"plugin {name!r} needs `Options`, a pydantic BaseModel subclass"
             )

@@ -141,28 +141,45 @@ def _log_decision(stored: StoredEvent, event: Event, decision: Decision) -> None
             logging.getLogger(f"genea_automate.rules.{rule['rule']}").error(
                 "rule %s matched event %s but could not render %s; "
                 "fix the template and replay the event",
-                rule["rule"], event.id, error, extra={**fields, "rule_id": rule["rule"]},
+                rule["rule"],
+                event.id,
+                error,
+                extra={**fields, "rule_id": rule["rule"]},
             )
-    outcome = f"fired {', '.join(decision.fired)}" if decision.fired else "no rule fired"
+    outcome = (
+        f"fired {', '.join(decision.fired)}" if decision.fired else "no rule fired"
+    )
     if failed:
         outcome += f"; failed: {', '.join(rule['rule'] for rule in failed)}"
     logger.info(
         "event %s (%s) on endpoint %s: %s",
-        event.id, event.kind, stored.endpoint, outcome, extra=fields,
+        event.id,
+        event.kind,
+        stored.endpoint,
+        outcome,
+        extra=fields,
     )
     for rule_id in decision.fired:
         queued = sum(
-            1 for action in decision.actions
+            1
+            for action in decision.actions
             if action.rule_id == rule_id and action.event_id is None
         )
         logging.getLogger(f"genea_automate.rules.{rule_id}").info(
             "rule %s fired for event %s: %d action(s) queued",
-            rule_id, event.id, queued, extra={**fields, "rule_id": rule_id},
+            rule_id,
+            event.id,
+            queued,
+            extra={**fields, "rule_id": rule_id},
         )
     for wait in decision.trace.get("waits", []):
         logging.getLogger(f"genea_automate.rules.{wait['rule']}").info(
             "rule %s: event %s ended the wait begun by event %s (%s); "
             "%d action(s) queued",
-            wait["rule"], event.id, wait["started_by"], wait["outcome"],
-            len(wait.get("actions", [])), extra={**fields, "rule_id": wait["rule"]},
+            wait["rule"],
+            event.id,
+            wait["started_by"],
+            wait["outcome"],
+            len(wait.get("actions", [])),
+            extra={**fields, "rule_id": wait["rule"]},
         )

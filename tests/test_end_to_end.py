@@ -59,10 +59,12 @@ def test_first_arrival_publishes_once_across_retries_and_restart(
     daemon: DaemonProcess, broker: Mosquitto
 ) -> None:
     first = body_of(payload("01", uuid="e2e-first"))
-    same_day = body_of(payload("01", uuid="e2e-later",
-                               event_time="2025-03-03T15:00:00.000Z"))
-    next_day = body_of(payload("01", uuid="e2e-next-day",
-                               event_time="2025-03-04T13:00:00.000Z"))
+    same_day = body_of(
+        payload("01", uuid="e2e-later", event_time="2025-03-03T15:00:00.000Z")
+    )
+    next_day = body_of(
+        payload("01", uuid="e2e-next-day", event_time="2025-03-04T13:00:00.000Z")
+    )
 
     with Subscriber(broker.host, broker.port, "office/coffee/set") as subscriber:
         assert daemon.post(first).json() == {"status": "stored"}
@@ -76,8 +78,10 @@ def test_first_arrival_publishes_once_across_retries_and_restart(
 
         mark = len(daemon.log)
         assert daemon.post(same_day).json() == {"status": "stored"}
-        daemon.wait_for_log("event e2e-later (access.granted) on endpoint main: no rule fired",
-                            since=mark)
+        daemon.wait_for_log(
+            "event e2e-later (access.granted) on endpoint main: no rule fired",
+            since=mark,
+        )
         assert daemon.post(next_day).json() == {"status": "stored"}
         # Delivery is in order per topic: any second copy of the first message
         # would have arrived before the next day's.
@@ -86,7 +90,8 @@ def test_first_arrival_publishes_once_across_retries_and_restart(
         daemon.wait_for_log("for rule morning-coffee (event e2e-next-day)", since=mark)
 
     assert outbox_states(daemon) == [
-        ("e2e-first", "delivered"), ("e2e-next-day", "delivered")
+        ("e2e-first", "delivered"),
+        ("e2e-next-day", "delivered"),
     ]
 
 
@@ -112,12 +117,16 @@ def test_broker_down_message_arrives_when_it_is_back(
 
 def test_bad_requests_store_and_fire_nothing(daemon: DaemonProcess) -> None:
     body = body_of(payload("01", uuid="e2e-refused"))
-    wrong_signature = {"Content-Type": "application/json",
-                       "X-Sequr-Signature": "sha1=" + "0" * 40}
+    wrong_signature = {
+        "Content-Type": "application/json",
+        "X-Sequr-Signature": "sha1=" + "0" * 40,
+    }
     url = f"{daemon.url}/hooks/main"
     answers = [
         httpx.post(url, content=body, headers=wrong_signature).status_code,
-        httpx.post(url, content=body, headers={"Content-Type": "text/plain"}).status_code,
+        httpx.post(
+            url, content=body, headers={"Content-Type": "text/plain"}
+        ).status_code,
         httpx.post(f"{daemon.url}/hooks/nope", content=body).status_code,
         daemon.post(b"{not json").status_code,
         daemon.post(body_of({"event_action": "X"})).status_code,

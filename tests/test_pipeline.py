@@ -49,15 +49,19 @@ async def test_every_shared_payload_is_stored_and_gets_its_kind(
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         for name in expected:
             body = (SHARED_PAYLOADS / name).read_bytes()
-            answer = await client.post("/hooks/main", content=body,
-                                       headers=signed_headers(body))
+            answer = await client.post(
+                "/hooks/main", content=body, headers=signed_headers(body)
+            )
             assert answer.json() == {"status": "stored"}, name
     assert await daemon.processor.run_once() == 20
 
     with sqlite3.connect(tmp_path / "store.db") as db:
-        rows = db.execute("SELECT body, state, kind FROM events ORDER BY seq").fetchall()
-    bodies = {(SHARED_PAYLOADS / name).read_bytes(): kind
-              for name, kind in expected.items()}
+        rows = db.execute(
+            "SELECT body, state, kind FROM events ORDER BY seq"
+        ).fetchall()
+    bodies = {
+        (SHARED_PAYLOADS / name).read_bytes(): kind for name, kind in expected.items()
+    }
     assert [(state, kind) for _, state, kind in rows] == [
         ("decided", bodies[bytes(body)]) for body, _, _ in rows
     ]

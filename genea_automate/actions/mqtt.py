@@ -23,8 +23,9 @@ from genea_automate.rules.templates import TemplateData, TemplateStr, is_templat
 # Brokers drop a client that publishes to a topic with a control character
 # (MQTT 5 spec 1.5.4), and paho would resend it on every reconnect.
 _CONTROL = [*range(0x00, 0x20), *range(0x7F, 0xA0)]
-_TOPIC_UNSAFE = str.maketrans({**dict.fromkeys(_CONTROL, "_"), "/": "_", "+": "_",
-                               "#": "_"})
+_TOPIC_UNSAFE = str.maketrans(
+    {**dict.fromkeys(_CONTROL, "_"), "/": "_", "+": "_", "#": "_"}
+)
 
 
 def escape_topic_value(value: str) -> str:

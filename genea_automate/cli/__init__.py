@@ -23,7 +23,12 @@ from genea_automate.cli import (
 from genea_automate.errors import ConfigError, GeneaAutomateError
 
 COMMAND_MODULES = (
-    serve, config_commands, webhook_commands, rule_tests, history, dead_letters
+    serve,
+    config_commands,
+    webhook_commands,
+    rule_tests,
+    history,
+    dead_letters,
 )
 
 

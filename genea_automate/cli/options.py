@@ -11,7 +11,10 @@ DEFAULT_CONFIG = "rules.yaml"
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-c", "--config", type=Path, default=Path(DEFAULT_CONFIG),
+        "-c",
+        "--config",
+        type=Path,
+        default=Path(DEFAULT_CONFIG),
         help=f"the rules file (default: {DEFAULT_CONFIG})",
     )
 
@@ -20,7 +23,8 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
     """-c and --store, for commands that read a daemon's store."""
     add_config_option(parser)
     parser.add_argument(
-        "--store", metavar="URL",
+        "--store",
+        metavar="URL",
         help="the daemon's store (default: `store:` of the rules file)",
     )
 

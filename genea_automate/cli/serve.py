@@ -14,7 +14,9 @@ def register(commands: Any) -> None:
     serve.add_argument("--listen", metavar="HOST:PORT", help="override server.listen")
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING...")
     serve.add_argument(
-        "--log-format", choices=["text", "keyvalue", "json"], default="text",
+        "--log-format",
+        choices=["text", "keyvalue", "json"],
+        default="text",
         help="plain lines, or key=value or JSON lines with stable fields",
     )
     serve.set_defaults(run=_serve)

@@ -12,7 +12,8 @@ from genea_automate.errors import GeneaAutomateError
 
 def register(commands: Any) -> None:
     sign = commands.add_parser(
-        "sign", help="print the X-Sequr-Signature of a file",
+        "sign",
+        help="print the X-Sequr-Signature of a file",
         description="Print the X-Sequr-Signature header Genea would send with FILE.",
     )
     sign.add_argument("file", type=Path, help="a Genea event as JSON, sent as is")
@@ -20,7 +21,8 @@ def register(commands: Any) -> None:
     sign.set_defaults(run=_sign)
 
     send = commands.add_parser(
-        "send", help="post a file as a signed Genea webhook",
+        "send",
+        help="post a file as a signed Genea webhook",
         description="Post FILE to a daemon exactly as Genea would, signed.",
     )
     send.add_argument("file", type=Path, help="a Genea event as JSON, sent as is")

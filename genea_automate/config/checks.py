@@ -34,8 +34,9 @@ def cross_check(
     found += _schedule_problems(config)
     for index, rule in enumerate(rules):
         found += _rule_problems(index, rule, config, registry)
-    return [issue_at(loaded, path, message, severity) for path, message, severity
-            in found]
+    return [
+        issue_at(loaded, path, message, severity) for path, message, severity in found
+    ]
 
 
 def _duplicate_rule_ids(rules: list[RuleConfig]) -> list[tuple[Path, str, str]]:
@@ -109,16 +110,21 @@ _EVENT_CONDITIONS = ("first_arrival", "count", "cooldown", "match")
 def _timed_rule_problems(base: Path, rule: RuleConfig) -> list[tuple[Path, str, str]]:
     """What only makes sense with an event, in a rule that runs without one."""
     problems = [
-        (path + (condition.name,),
-         f"{condition.name} looks at the event, and a timed rule has none; a timed "
-         "rule can use arrived_today, schedule, template, any, all and not",
-         "error")
+        (
+            path + (condition.name,),
+            f"{condition.name} looks at the event, and a timed rule has none; a timed "
+            "rule can use arrived_today, schedule, template, any, all and not",
+            "error",
+        )
         for path, condition in _conditions(base + ("if",), rule.if_)
         if condition.name in _EVENT_CONDITIONS
     ]
     problems += [
-        (base + ("then", index, "wait_for"),
-         "a timed rule cannot wait_for an event yet; use an event rule", "error")
+        (
+            base + ("then", index, "wait_for"),
+            "a timed rule cannot wait_for an event yet; use an event rule",
+            "error",
+        )
         for index, step in enumerate(rule.then)
         if step.action == "wait_for"
     ]
@@ -151,7 +157,10 @@ def _condition_tree(
 def _condition_problems(
     path: Path, condition: ConditionConfig, config: ConfigBase
 ) -> list[tuple[Path, str, str]]:
-    if isinstance(condition.schedule, str) and condition.schedule not in config.schedules:
+    if (
+        isinstance(condition.schedule, str)
+        and condition.schedule not in config.schedules
+    ):
         names = list(config.schedules)
         known = ", ".join(repr(n) for n in names) or "none are defined"
         message = (
@@ -179,7 +188,6 @@ def _kind_warnings(path: Path, patterns: list[str]) -> Iterator[tuple[Path, str,
         yield path + (index,), message, "warning"
 
 
-
 def _kind_hint(text: str) -> str:
     """Kinds that extend the pattern first (`door.forced`), then close spellings."""
     longer = [kind for kind in KNOWN_KINDS if kind.startswith(text)][:3]
@@ -188,7 +196,9 @@ def _kind_hint(text: str) -> str:
     return " (did you mean " + " or ".join(repr(kind) for kind in longer) + "?)"
 
 
-def _template_name_problems(base: Path, rule: RuleConfig) -> list[tuple[Path, str, str]]:
+def _template_name_problems(
+    base: Path, rule: RuleConfig
+) -> list[tuple[Path, str, str]]:
     """Templates that read a variable no event has, e.g. `{{ dor.name }}`."""
     found = [
         (base + step_path + (step.action, *path), text)

@@ -51,9 +51,7 @@ def plugin_registry(config_path: Path) -> PluginRegistry:
     return registry
 
 
-def load_config(
-    path: Path, environ: Mapping[str, str] | None = None
-) -> LoadedConfig:
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
     """The validated rules file, or ConfigError with every issue found."""
     loaded = load_yaml(path, environ=os.environ if environ is None else environ)
     _raise_on_errors(loaded.issues)

@@ -90,7 +90,9 @@ def build_config_model(registry: PluginRegistry) -> type[ConfigBase]:
     )
     step.action_names = (*action_step.action_names, "wait_for")
     rule = create_model(
-        "Rule", __base__=RuleConfig, then=(list[step], Field(min_length=1))  # type: ignore[valid-type]
+        "Rule",
+        __base__=RuleConfig,
+        then=(list[step], Field(min_length=1)),  # type: ignore[valid-type]
     )
     sections: dict[str, Any] = {
         p.name: (p.Section, {}) for p in plugins if p.Section is not None

@@ -100,7 +100,7 @@ class WindowConfig(FrozenModel):
         if self.from_ == self.to:
             raise ValueError(
                 f"window from and to are both {self.to:%H:%M}; for a whole day "
-                "write from: \"00:00\" and to: \"23:59:59\""
+                'write from: "00:00" and to: "23:59:59"'
             )
         return self
 
@@ -198,8 +198,16 @@ class ConditionConfig(FrozenModel):
 
 
 _CONDITION_KEYS = (
-    "first_arrival", "schedule", "count", "cooldown", "match", "arrived_today",
-    "template", "any", "all", "not_",
+    "first_arrival",
+    "schedule",
+    "count",
+    "cooldown",
+    "match",
+    "arrived_today",
+    "template",
+    "any",
+    "all",
+    "not_",
 )
 _CONDITION_NAMES = {name: name.rstrip("_") for name in _CONDITION_KEYS}
 

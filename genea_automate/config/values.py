@@ -55,7 +55,9 @@ def parse_time_of_day(value: object) -> time:
         )
     match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", value.strip())
     if not match:
-        raise ValueError(f"{value!r} is not a time of day; write it as HH:MM, e.g. '07:30'")
+        raise ValueError(
+            f"{value!r} is not a time of day; write it as HH:MM, e.g. '07:30'"
+        )
     hour, minute, second = (int(part or 0) for part in match.groups())
     if hour > 23 or minute > 59 or second > 59:
         raise ValueError(f"{value!r} is not a time of day: use 00:00 to 23:59")
@@ -103,7 +105,13 @@ def _day_number(name: str, original: object) -> int:
 
 
 _FULL_DAY_NAMES = (
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
 )
 _DAY_NUMBERS = {
     **{name: number for number, name in enumerate(DAY_NAMES)},

@@ -411,9 +411,7 @@ def _unquoted_template(text: str, exc: yaml.YAMLError) -> bool:
     lines = text.splitlines()
     marks = (getattr(exc, "context_mark", None), getattr(exc, "problem_mark", None))
     numbers = {mark.line for mark in marks if mark is not None}
-    return any(
-        re.search(r"(:|-)\s+\{\{", lines[n]) for n in numbers if n < len(lines)
-    )
+    return any(re.search(r"(:|-)\s+\{\{", lines[n]) for n in numbers if n < len(lines))
 
 
 def _reader_issue(

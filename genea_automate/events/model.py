@@ -115,8 +115,12 @@ class Event:
 
 
 _PART_TYPES: dict[str, Any] = {
-    "actor": Actor, "location": Location, "door": Door,
-    "controller": Controller, "card": Card, "resource": Resource,
+    "actor": Actor,
+    "location": Location,
+    "door": Door,
+    "controller": Controller,
+    "card": Card,
+    "resource": Resource,
 }
 _PART_NAMES = tuple(_PART_TYPES)
 _TIME_NAMES = ("time", "local_time")

@@ -33,7 +33,9 @@ class ConditionResult:
 
     def to_dict(self) -> dict[str, object]:
         result: dict[str, object] = {
-            "condition": self.name, "passed": self.passed, "detail": self.detail
+            "condition": self.name,
+            "passed": self.passed,
+            "detail": self.detail,
         }
         if self.failed:
             result["failed"] = True
@@ -104,7 +106,9 @@ class ArrivalSpec:
         return self.day_of(event.local_time)
 
     def day_of(self, local_time: datetime) -> str:
-        offset = timedelta(hours=self.day_starts_at.hour, minutes=self.day_starts_at.minute)
+        offset = timedelta(
+            hours=self.day_starts_at.hour, minutes=self.day_starts_at.minute
+        )
         return (local_time - offset).date().isoformat()
 
 
@@ -250,4 +254,3 @@ def _yes(detail: str) -> ConditionResult:
 
 def _no(detail: str) -> ConditionResult:
     return ConditionResult("first_arrival", False, detail)
-

@@ -80,8 +80,9 @@ class CountCondition:
             return ConditionResult(
                 "count", False, f"the event names no {scope_noun(spec.per)}"
             )
-        times = ctx.state.event_times(key, event.time - spec.within,
-                                      event.time + spec.within)
+        times = ctx.state.event_times(
+            key, event.time - spec.within, event.time + spec.within
+        )
         found = densest(times, event.time, spec.within)
         kinds = " or ".join(pattern.text for pattern in spec.counted.kinds)
         detail = (

@@ -86,9 +86,9 @@ class RuleEngine:
         self.plans = {rule.id: rule.plan for rule in every}
         conditions = [c for rule in every for c in rule.conditions]
         self._arrival_specs = tuple(arrival_specs(conditions))
-        self._count_specs = tuple({
-            c.spec for c in walk(conditions) if isinstance(c, CountCondition)
-        })
+        self._count_specs = tuple(
+            {c.spec for c in walk(conditions) if isinstance(c, CountCondition)}
+        )
 
     def decide(self, event: Event, state: StateTx, now: datetime) -> Decision:
         """Evaluate every rule against the event inside the store's transaction.
@@ -122,8 +122,12 @@ class RuleEngine:
         if waits:
             trace_doc["waits"] = waits
         return Decision(
-            kind=event.kind, fired=fired, actions=actions, trace=trace_doc,
-            event_time=event.time, waits_begun=waits_begun,
+            kind=event.kind,
+            fired=fired,
+            actions=actions,
+            trace=trace_doc,
+            event_time=event.time,
+            waits_begun=waits_begun,
         )
 
     def _track_arrivals(
@@ -139,7 +143,9 @@ class RuleEngine:
             key = spec.key(event) if spec.counts(event) else None
             if key is not None:
                 who = event.actor.name
-                arrivals[spec] = state.claim_first_arrival(key, event.id, event.time, who)
+                arrivals[spec] = state.claim_first_arrival(
+                    key, event.id, event.time, who
+                )
         return arrivals
 
 
@@ -152,8 +158,7 @@ def _evaluate_isolated(
     except Exception as exc:  # a bug, or data no rule author could foresee
         logger.exception("rule %s failed on event %s", rule.id, event.id)
         error = f"the rule failed: {type(exc).__name__}: {exc}"
-        return {"rule": rule.id, "fired": False, "matched": True,
-                "errors": [error]}, []
+        return {"rule": rule.id, "fired": False, "matched": True, "errors": [error]}, []
 
 
 def build_engine(

@@ -53,7 +53,7 @@ def scope_noun(scope: str) -> str:
 
 
 def scope_phrase(scope: str, event: Event, preposition: str) -> str:
-    """" at door 'Lobby'", or "" for all events together."""
+    """ " at door 'Lobby'", or "" for all events together."""
     if scope == "none":
         return ""
     return f" {preposition} {scope_noun(scope)} {scope_label(scope, event)!r}"

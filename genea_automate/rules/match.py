@@ -59,8 +59,9 @@ class MatchCondition:
         present = value is not _MISSING and value is not None
         if config.exists is not None:
             state = "present" if present else "absent"
-            return ConditionResult("match", present is config.exists,
-                                   f"{config.path} is {state}")
+            return ConditionResult(
+                "match", present is config.exists, f"{config.path} is {state}"
+            )
         if not present:
             return ConditionResult("match", False, f"{config.path} is absent")
         operand = config.operand(config.operator)

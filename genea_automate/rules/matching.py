@@ -75,8 +75,11 @@ class EventFilter:
         checks = (
             ("location", self.locations, (event.location.name, event.location.uuid)),
             ("door", self.doors, (event.door.name, event.door.uuid)),
-            ("actor", self.actors, (event.actor.name, event.actor.uuid,
-                                    event.actor.email)),
+            (
+                "actor",
+                self.actors,
+                (event.actor.name, event.actor.uuid, event.actor.email),
+            ),
             ("card type", self.card_types, (event.card.type,)),
         )
         for label, wanted, values in checks:

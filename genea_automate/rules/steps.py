@@ -171,14 +171,22 @@ class Plan:
             outcome.abort(f"step {step.index} (wait_for): the event names no {noun}")
             return
         deadline = ctx.now + step.timeout
-        ctx.state.add_wait(Wait(
-            rule_id=self.rule_id, event_id=event.id, step=step.index,
-            kinds=tuple(pattern.text for pattern in step.kinds),
-            key=wait_key(step.same, value), not_before=after, deadline=deadline,
-            event=ctx.data, fingerprint=self.fingerprint,
-        ))
+        ctx.state.add_wait(
+            Wait(
+                rule_id=self.rule_id,
+                event_id=event.id,
+                step=step.index,
+                kinds=tuple(pattern.text for pattern in step.kinds),
+                key=wait_key(step.same, value),
+                not_before=after,
+                deadline=deadline,
+                event=ctx.data,
+                fingerprint=self.fingerprint,
+            )
+        )
         outcome.wait = {
-            "step": str(step.index), "for": step.awaited,
+            "step": str(step.index),
+            "for": step.awaited,
             "where": scope_phrase(step.same, event, "at").lstrip() or "anywhere",
             "until": deadline.isoformat(),
         }

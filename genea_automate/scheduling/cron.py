@@ -20,8 +20,20 @@ from zoneinfo import ZoneInfo
 
 from genea_automate.config.issues import did_you_mean
 
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun",
-           "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTHS = (
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "may",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "oct",
+    "nov",
+    "dec",
+)
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 # The longest each month can be, 29 February included.
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -110,8 +122,9 @@ class CronExpression:
         """Refuse a day of month that none of the months has, e.g. 30 February."""
         if not self.every_weekday:
             return
-        if any(day <= _MONTH_DAYS[month - 1] for month in self.months
-               for day in self.days):
+        if any(
+            day <= _MONTH_DAYS[month - 1] for month in self.months for day in self.days
+        ):
             return
         raise ValueError(
             f"cron {self.text!r} never runs: none of its months has day "

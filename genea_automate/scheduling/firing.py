@@ -55,8 +55,9 @@ def fire_due(
     engine: RuleEngine, state: StateTx, now: datetime, started_at: datetime
 ) -> list[TimerOutcome]:
     """Handle every deadline up to `now`, in this transaction."""
-    outcomes = [_expire(wait, engine, state, now, started_at)
-                for wait in state.due_waits(now)]
+    outcomes = [
+        _expire(wait, engine, state, now, started_at) for wait in state.due_waits(now)
+    ]
     for rule in engine.timed:
         outcome = _run_timed(rule, state, now, started_at)
         if outcome is not None:
@@ -105,8 +106,13 @@ def _run_timed(
         return None
     due, note = _chosen_run(rule, handled, first, now, started_at)
     if due is None:
-        trace = {"rule": rule.id, "run": rule.run_id(first), "fired": False,
-                 "outcome": "skipped", "note": note}
+        trace = {
+            "rule": rule.id,
+            "run": rule.run_id(first),
+            "fired": False,
+            "outcome": "skipped",
+            "note": note,
+        }
         return _kept(state, now, trace, "run")
     trace, actions = rule.run(due, now, state)
     state.queue_actions(actions, now, event_time=due)
@@ -137,11 +143,15 @@ def _chosen_run(
 
 
 def _kept(
-    state: StateTx, now: datetime, trace: dict[str, object], what: str,
+    state: StateTx,
+    now: datetime,
+    trace: dict[str, object],
+    what: str,
     queued: int = 0,
 ) -> TimerOutcome:
     """Keep the trace in the store, and sum it up for the log."""
     rule_id, ref = str(trace["rule"]), str(trace.get("run") or trace["started_by"])
     state.record_run(rule_id, ref, now, trace)
-    return TimerOutcome(rule_id, ref, what, str(trace["outcome"]),
-                        str(trace["note"]), queued)
+    return TimerOutcome(
+        rule_id, ref, what, str(trace["outcome"]), str(trace["note"]), queued
+    )

@@ -104,13 +104,17 @@ class TimerService:
 
 def _log(outcome: TimerOutcome) -> None:
     subject = (
-        f"the wait begun by event {outcome.ref}" if outcome.what == "wait"
+        f"the wait begun by event {outcome.ref}"
+        if outcome.what == "wait"
         else f"run {outcome.ref}"
     )
     logging.getLogger(f"genea_automate.rules.{outcome.rule_id}").log(
         logging.INFO if outcome.outcome in _QUIET else logging.WARNING,
         "rule %s: %s %s: %s; %d action(s) queued",
-        outcome.rule_id, subject, outcome.outcome.replace("_", " "), outcome.note,
+        outcome.rule_id,
+        subject,
+        outcome.outcome.replace("_", " "),
+        outcome.note,
         outcome.queued,
         extra={"rule_id": outcome.rule_id, "event_id": outcome.ref},
     )

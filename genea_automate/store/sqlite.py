@@ -452,9 +452,7 @@ def _prune_events(
     return len(rows)
 
 
-def _forget_uuids(
-    connection: sqlite3.Connection, before: datetime, limit: int
-) -> int:
+def _forget_uuids(connection: sqlite3.Connection, before: datetime, limit: int) -> int:
     """Delete pruned events received before `before` whose trace is gone too.
 
     From then on Genea could deliver the uuid again as a new event.

@@ -78,9 +78,15 @@ class SqliteState:
         self._connection.execute(
             f"INSERT INTO waits ({_WAIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                wait.rule_id, wait.event_id, wait.step, json.dumps(wait.kinds),
-                wait.key, to_text(wait.not_before), to_text(wait.deadline),
-                json.dumps(wait.event, default=str), wait.fingerprint,
+                wait.rule_id,
+                wait.event_id,
+                wait.step,
+                json.dumps(wait.kinds),
+                wait.key,
+                to_text(wait.not_before),
+                to_text(wait.deadline),
+                json.dumps(wait.event, default=str),
+                wait.fingerprint,
             ),
         )
 
@@ -143,13 +149,26 @@ def insert_actions(
     for action in actions:
         owner = action.event_id or event_id
         assert owner is not None, "an action queued by a timer names its event"
-        rows.append((
-            owner, action.rule_id, action.step, action.plugin,
-            json.dumps(action.payload), action.order_key, action.description,
-            action.idempotency_key(owner), action.max_attempts, action.timeout,
-            action.backoff, action.max_backoff, now, now, to_text(event_time),
-            action.not_after,
-        ))
+        rows.append(
+            (
+                owner,
+                action.rule_id,
+                action.step,
+                action.plugin,
+                json.dumps(action.payload),
+                action.order_key,
+                action.description,
+                action.idempotency_key(owner),
+                action.max_attempts,
+                action.timeout,
+                action.backoff,
+                action.max_backoff,
+                now,
+                now,
+                to_text(event_time),
+                action.not_after,
+            )
+        )
     connection.executemany(
         "INSERT OR IGNORE INTO outbox (event_id, rule_id, step, plugin, payload, "
         "order_key, description, idempotency_key, max_attempts, timeout, backoff, "
@@ -162,6 +181,14 @@ def insert_actions(
 def _wait(row: tuple[Any, ...]) -> Wait:
     rule_id, event_id, step, kinds, key, not_before, deadline, event, fp, id_ = row
     return Wait(
-        rule_id, event_id, step, tuple(json.loads(kinds)), key, from_text(not_before),
-        from_text(deadline), json.loads(event), fp, id_,
+        rule_id,
+        event_id,
+        step,
+        tuple(json.loads(kinds)),
+        key,
+        from_text(not_before),
+        from_text(deadline),
+        json.loads(event),
+        fp,
+        id_,
     )

@@ -30,6 +30,8 @@ def test_docs_rules_example_validates(example: str, tmp_path: Path) -> None:
     text = example if example.startswith("endpoints:") else CONNECTIONS + example
     path = tmp_path / "rules.yaml"
     path.write_text(text)
-    loaded = load_config(path, environ={"GENEA_WEBHOOK_SECRET": "s",
-                                        "SLACK_WEBHOOK_URL": "https://x.test/h"})
+    loaded = load_config(
+        path,
+        environ={"GENEA_WEBHOOK_SECRET": "s", "SLACK_WEBHOOK_URL": "https://x.test/h"},
+    )
     assert [str(w) for w in loaded.warnings] == []

@@ -22,13 +22,18 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_loader_example_rules_are_valid() -> None:
     loaded = load_config(REPO / "rules.example.yaml", environ={})
     assert [rule.id for rule in loaded.config.rules] == [
-        "morning-coffee", "forced-door-alert", "denied-after-hours"
+        "morning-coffee",
+        "forced-door-alert",
+        "denied-after-hours",
     ]
     assert loaded.warnings == []
 
 
 def test_loader_unquoted_on_and_time_keep_their_text(tmp_path: Path) -> None:
-    loaded = load_config(write(tmp_path, """
+    loaded = load_config(
+        write(
+            tmp_path,
+            """
 endpoints: {main: {secret: s}}
 mqtt: {default: {url: "mqtt://127.0.0.1:1883"}}
 schedules:
@@ -39,7 +44,10 @@ rules:
     then:
       - mqtt: {topic: plug/set, payload: on}
       - mqtt: {topic: plug/set, payload: off, retain: yes}
-"""), environ={})
+""",
+        ),
+        environ={},
+    )
     first, second = loaded.config.rules[0].then
     assert (first.mqtt.payload, second.mqtt.payload) == ("on", "off")
     window = loaded.config.schedules["evenings"].windows[0]
@@ -48,7 +56,9 @@ rules:
 
 
 def test_loader_boolean_where_text_is_wanted_says_to_quote(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 endpoints: {main: {secret: s}}
 mqtt: {default: {url: "mqtt://127.0.0.1:1883"}}
 rules:
@@ -56,7 +66,8 @@ rules:
     when: access.granted
     then:
       - mqtt: {topic: true, payload: "ON"}
-""")
+""",
+    )
     with pytest.raises(ConfigError) as error:
         load_config(path, environ={})
     assert [str(issue) for issue in error.value.issues] == [
@@ -76,7 +87,9 @@ def test_loader_missing_variable_names_it(tmp_path: Path) -> None:
 
 
 def test_loader_reports_every_cross_check_error(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 endpoints: {main: {secret: s}}
 schedules:
   office-hours: {windows: [{from: "07:00", to: "19:00"}]}
@@ -88,7 +101,8 @@ rules:
   - id: a
     when: access.granted
     then: [{log: {message: x}}]
-""")
+""",
+    )
     with pytest.raises(ConfigError) as error:
         load_config(path, environ={})
     assert [str(issue).removeprefix(f"{path}:") for issue in error.value.issues] == [
@@ -104,7 +118,9 @@ rules:
 
 
 def test_loader_template_reading_an_unknown_field_is_an_error(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 endpoints: {main: {secret: s}}
 rules:
   - id: a
@@ -112,7 +128,8 @@ rules:
     if: [{template: "doorr.name == 'x'"}]
     then:
       - log: {message: "{% for n in range(2) %}{{ n }}{% endfor %}{{ dor.name }}"}
-""")
+""",
+    )
     with pytest.raises(ConfigError) as error:
         load_config(path, environ={})
     assert [str(issue).removeprefix(f"{path}:") for issue in error.value.issues] == [
@@ -126,11 +143,14 @@ rules:
 
 
 def test_loader_rule_id_explains_what_is_allowed(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 endpoints: {main: {secret: s}}
 rules:
   - {id: morning coffee, when: access.granted, then: [{log: {message: x}}]}
-""")
+""",
+    )
     with pytest.raises(ConfigError) as error:
         load_config(path, environ={})
     [issue] = error.value.issues
@@ -141,7 +161,9 @@ rules:
 
 
 def test_loader_unquoted_template_says_to_quote_it(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 endpoints: {main: {secret: s}}
 rules:
   - id: a
@@ -149,7 +171,8 @@ rules:
     then:
       - log:
           message: {{ door.name }} denied
-""")
+""",
+    )
     with pytest.raises(ConfigError) as error:
         load_config(path, environ={})
     [issue] = error.value.issues

@@ -32,37 +32,51 @@ def problems(tmp_path: Path, rules: str) -> list[str]:
 @pytest.mark.parametrize(
     ("rules", "expected"),
     [
-        ("""
+        (
+            """
          - id: a
            when: {cron: "0 25 * * 1-5", timezone: America/New_York}
            then: [{log: {message: x}}]
          """,
-         ["8:18: error: rules[0].when.cron: cron '0 25 * * 1-5': hour 25 is not "
-          "in 0-23"]),
-        ("""
+            [
+                "8:18: error: rules[0].when.cron: cron '0 25 * * 1-5': hour 25 is not "
+                "in 0-23"
+            ],
+        ),
+        (
+            """
          - id: a
            when: {cron: "0 8 * * *", timezone: America/New_Yrok}
            then: [{log: {message: x}}]
          """,
-         ["8:41: error: rules[0].when.timezone: unknown time zone 'America/New_Yrok'; "
-          "use an IANA name such as 'America/New_York' (did you mean "
-          "'America/New_York'?)"]),
-        ("""
+            [
+                "8:41: error: rules[0].when.timezone: unknown time zone 'America/New_Yrok'; "
+                "use an IANA name such as 'America/New_York' (did you mean "
+                "'America/New_York'?)"
+            ],
+        ),
+        (
+            """
          - id: a
            when: {crn: "0 8 * * *"}
            then: [{log: {message: x}}]
          """,
-         ["8:12: error: rules[0].when: unknown key 'crn' (did you mean 'cron'?)"]),
-        ("""
+            ["8:12: error: rules[0].when: unknown key 'crn' (did you mean 'cron'?)"],
+        ),
+        (
+            """
          - id: a
            when: {cron: "0 8 * * *"}
            on_missed: {policy: skp, grace: 1x}
            then: [{log: {message: x}}]
          """,
-         ["9:25: error: rules[0].on_missed.policy: 'skp' is not one of 'run', 'skip' "
-          "(did you mean 'skip'?)",
-          "9:37: error: rules[0].on_missed.grace: '1x' is not a duration; write a "
-          "number with a unit, such as '30s', '5m', '2h', '1h30m' or '1d'"]),
+            [
+                "9:25: error: rules[0].on_missed.policy: 'skp' is not one of 'run', 'skip' "
+                "(did you mean 'skip'?)",
+                "9:37: error: rules[0].on_missed.grace: '1x' is not a duration; write a "
+                "number with a unit, such as '30s', '5m', '2h', '1h30m' or '1d'",
+            ],
+        ),
     ],
     ids=["cron", "timezone", "cron-key", "on-missed"],
 )
@@ -71,13 +85,16 @@ def test_timed_rule_shapes(tmp_path: Path, rules: str, expected: list[str]) -> N
 
 
 def test_timed_rule_refuses_what_needs_an_event(tmp_path: Path) -> None:
-    assert problems(tmp_path, """
+    assert problems(
+        tmp_path,
+        """
         - id: a
           when: {cron: "0 8 * * *"}
           max_event_age: 1h
           if: [{count: {at_least: 2, within: 5m}}, {not: {arrived_today: HQ}}]
           then: [{log: {message: "{{ door.name }} at {{ local_time }}"}}]
-    """) == [
+    """,
+    ) == [
         "10:18: error: rules[0].if[0].count: count looks at the event, and a timed "
         "rule has none; a timed rule can use arrived_today, schedule, template, any, "
         "all and not",
@@ -89,14 +106,17 @@ def test_timed_rule_refuses_what_needs_an_event(tmp_path: Path) -> None:
 
 
 def test_count_and_cooldown_values(tmp_path: Path) -> None:
-    assert problems(tmp_path, """
+    assert problems(
+        tmp_path,
+        """
         - id: a
           when: access.denied
           if:
             - count: {at_least: 0, within: 0s, per: dor, kinds: acess.denied}
             - cooldown: {for: 5x}
           then: [{log: {message: x}}]
-    """) == [
+    """,
+    ) == [
         "10:27: error: rules[0].if[0].count.at_least: must be greater than or equal "
         "to 1, got 0",
         "10:38: error: rules[0].if[0].count.within: the duration must be longer than "
@@ -109,7 +129,9 @@ def test_count_and_cooldown_values(tmp_path: Path) -> None:
 
 
 def test_match_paths_regexes_and_operators(tmp_path: Path) -> None:
-    assert problems(tmp_path, """
+    assert problems(
+        tmp_path,
+        """
         - id: a
           when: access.denied
           if:
@@ -118,7 +140,8 @@ def test_match_paths_regexes_and_operators(tmp_path: Path) -> None:
             - match: {path: door.name, regex: "Lab("}
             - match: {path: door.name, equals: x, glob: "y*"}
           then: [{log: {message: x}}]
-    """) == [
+    """,
+    ) == [
         "10:23: error: rules[0].if[0].match.path: no event field is called 'dor' (did "
         "you mean 'door'?); paths start with one of: id, kind, action, message, "
         "category, time, local_time, time_source, actor, location, door, controller, "
@@ -134,7 +157,9 @@ def test_match_paths_regexes_and_operators(tmp_path: Path) -> None:
 
 
 def test_wait_for_step_shapes(tmp_path: Path) -> None:
-    assert problems(tmp_path, """
+    assert problems(
+        tmp_path,
+        """
         - id: a
           when: door.held_open
           then:
@@ -142,7 +167,8 @@ def test_wait_for_step_shapes(tmp_path: Path) -> None:
               retry: {attempts: 3}
             - log: {message: x}
               on_timeout: [{log: {message: y}}]
-    """) == [
+    """,
+    ) == [
         "10:9: error: rules[0].then[0]: a wait_for step takes none of retry; its own "
         "timeout goes inside it: wait_for: {event: ..., timeout: 2m}",
         "12:9: error: rules[0].then[1]: on_timeout belongs to a wait_for step, not "
@@ -151,13 +177,16 @@ def test_wait_for_step_shapes(tmp_path: Path) -> None:
 
 
 def test_wait_for_cross_checks_reach_on_timeout_steps(tmp_path: Path) -> None:
-    assert problems(tmp_path, """
+    assert problems(
+        tmp_path,
+        """
         - id: a
           when: door.held_open
           then:
             - wait_for: {event: door.secure, same: door, timeout: 2m}
               on_timeout: [{slack: {connection: opz, text: "{{ dor.name }}"}}]
-    """) == [
+    """,
+    ) == [
         "11:54: error: rules[0].then[0].on_timeout[0].slack.text: the template uses "
         "'dor', which is not an event field (did you mean 'door'?); the fields are "
         "listed in docs/events.md",
@@ -185,15 +214,28 @@ def test_schema_describes_every_time_shape_and_short_form() -> None:
     document = {
         "endpoints": {"main": {"secret": "s"}},
         "rules": [
-            {"id": "a", "when": {"cron": "0 10 * * 1-5", "timezone": "UTC"},
-             "on_missed": "skip", "if": [{"not": {"arrived_today": "HQ"}}],
-             "then": [{"log": {"message": "{{ now }}"}}]},
-            {"id": "b", "when": "access.denied",
-             "if": [{"count": {"at_least": 3, "within": "5m", "per": "door"}},
+            {
+                "id": "a",
+                "when": {"cron": "0 10 * * 1-5", "timezone": "UTC"},
+                "on_missed": "skip",
+                "if": [{"not": {"arrived_today": "HQ"}}],
+                "then": [{"log": {"message": "{{ now }}"}}],
+            },
+            {
+                "id": "b",
+                "when": "access.denied",
+                "if": [
+                    {"count": {"at_least": 3, "within": "5m", "per": "door"}},
                     {"cooldown": "15m"},
-                    {"match": {"path": "door.name", "in": ["A", "B"]}}],
-             "then": [{"wait_for": {"event": "door.secured", "timeout": "2m"},
-                       "on_timeout": [{"log": {"message": "x"}}]}]},
+                    {"match": {"path": "door.name", "in": ["A", "B"]}},
+                ],
+                "then": [
+                    {
+                        "wait_for": {"event": "door.secured", "timeout": "2m"},
+                        "on_timeout": [{"log": {"message": "x"}}],
+                    }
+                ],
+            },
         ],
     }
     assert list(jsonschema.Draft202012Validator(schema).iter_errors(document)) == []

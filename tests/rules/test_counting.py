@@ -26,8 +26,13 @@ rules:
 
 def denied(uuid: str, at: str, door: dict[str, Any] = DOCK, kind: str = "06") -> Any:
     """A denied badge (06 card not found, 07 expired, 09 bad facility code)."""
-    return payload(kind, uuid=uuid, event_time=f"2025-03-03T{at}.000Z",
-                   door=door, location=payload("06")["location"])
+    return payload(
+        kind,
+        uuid=uuid,
+        event_time=f"2025-03-03T{at}.000Z",
+        door=door,
+        location=payload("06")["location"],
+    )
 
 
 async def fired(decide: Decide, *events: dict[str, Any]) -> list[bool]:
@@ -65,7 +70,7 @@ async def test_count_trace_says_how_many(rules: Rules) -> None:
         "condition": "count",
         "passed": False,
         "detail": "2 access.denied event(s) within 5m at door 'Loading Dock Door'; "
-                  "at least 3 needed",
+        "at least 3 needed",
     }
 
 
@@ -97,9 +102,7 @@ async def test_count_with_cooldown_fires_once_per_burst_and_door(rules: Rules) -
     side = await fired(
         decide, *(denied(f"s{n}", f"15:0{n}:30", door=SIDE_DOOR) for n in range(1, 4))
     )
-    later = await fired(
-        decide, *(denied(f"l{n}", f"15:2{n}:00") for n in range(1, 4))
-    )
+    later = await fired(decide, *(denied(f"l{n}", f"15:2{n}:00") for n in range(1, 4)))
     assert dock == [False, False, True, False, False]
     assert side == [False, False, True]
     assert later == [False, False, True]

@@ -39,7 +39,10 @@ async def test_first_arrival_fires_once_per_local_day(rules: Rules) -> None:
     next_day = await decide(granted("a4", "2025-03-04T12:00:00.000Z"))
 
     assert [d.fired for d in (first, second, evening, next_day)] == [
-        ["coffee"], [], [], ["coffee"]
+        ["coffee"],
+        [],
+        [],
+        ["coffee"],
     ]
     [condition] = rule_trace(second, "coffee")["conditions"]
     assert condition == {
@@ -89,11 +92,14 @@ async def test_first_arrival_user_scope_counts_each_person(rules: Rules) -> None
     """)
     jordan = await decide(granted("d1", "2025-03-03T13:00:00.000Z"))
     jordan_again = await decide(granted("d2", "2025-03-03T14:00:00.000Z"))
-    other_actor = dict(payload("01")["actor"], user_uuid="someone-else",
-                       user_name="Sam Other")
+    other_actor = dict(
+        payload("01")["actor"], user_uuid="someone-else", user_name="Sam Other"
+    )
     sam = await decide(granted("d3", "2025-03-03T14:30:00.000Z", actor=other_actor))
     assert [d.fired for d in (jordan, jordan_again, sam)] == [
-        ["clock-in"], [], ["clock-in"]
+        ["clock-in"],
+        [],
+        ["clock-in"],
     ]
     assert sam.actions[0].payload["message"] == "Sam Other in"
 
@@ -161,8 +167,9 @@ async def test_slack_text_escapes_event_values_only(rules: Rules) -> None:
               - slack: {text: "{{ location.name }}: <https://example.org|dashboard>"}
     """)
     location = dict(payload("01")["location"], name="R&D <Lab>")
-    decision = await decide(granted("g1", "2025-03-03T13:00:00.000Z",
-                                    location=location))
+    decision = await decide(
+        granted("g1", "2025-03-03T13:00:00.000Z", location=location)
+    )
     assert decision.actions[0].payload["text"] == (
         "R&amp;D &lt;Lab&gt;: <https://example.org|dashboard>"
     )
@@ -231,8 +238,9 @@ async def test_deeply_nested_payload_is_decided(rules: Rules) -> None:
             then: [{log: {message: "{{ kind }} at {{ location.name }}"}}]
     """)
     deep = b"[" * 900 + b"]" * 900
-    body = body_of(payload("10", uuid="deep")).replace(b'"event_note":null',
-                                                       b'"event_note":' + deep)
+    body = body_of(payload("10", uuid="deep")).replace(
+        b'"event_note":null', b'"event_note":' + deep
+    )
     decision = await decide(body)
     assert decision.fired == ["any-event"]
     assert decision.actions[0].payload["message"] == (

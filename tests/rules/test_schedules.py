@@ -31,8 +31,8 @@ def test_schedule_uses_local_weekday_not_utc() -> None:
 @pytest.mark.parametrize(
     ("utc", "inside"),
     [
-        ("2024-03-06T04:25:00Z", True),   # 23:25 Tuesday
-        ("2024-03-06T08:30:00Z", True),   # 03:30 Wednesday
+        ("2024-03-06T04:25:00Z", True),  # 23:25 Tuesday
+        ("2024-03-06T08:30:00Z", True),  # 03:30 Wednesday
         ("2024-03-06T01:00:00Z", False),  # 20:00 Tuesday
         ("2024-03-06T09:30:00Z", False),  # 04:30 Wednesday
     ],

@@ -74,8 +74,9 @@ class Timers:
     async def post(self, data: dict[str, Any]) -> Decision:
         """Store one payload and decide it now."""
         assert self._store is not None and self._processor is not None
-        await self._store.ingest("main", str(data["uuid"]), body_of(data),
-                                 self.clock.now())
+        await self._store.ingest(
+            "main", str(data["uuid"]), body_of(data), self.clock.now()
+        )
         [stored] = await self._store.pending_events(1)
         decision = await self._processor.process(stored)
         assert decision is not None
@@ -98,9 +99,10 @@ class Timers:
         )
 
     def timer_traces(self) -> list[dict[str, Any]]:
-        return [json.loads(trace) for (trace,) in self._rows(
-            "SELECT trace FROM timer_runs ORDER BY id"
-        )]
+        return [
+            json.loads(trace)
+            for (trace,) in self._rows("SELECT trace FROM timer_runs ORDER BY id")
+        ]
 
     def _rows(self, sql: str) -> list[Any]:
         with sqlite3.connect(self.folder / "store.db") as db:

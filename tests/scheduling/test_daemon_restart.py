@@ -53,8 +53,9 @@ def start_daemon(
 
     def start(on_missed: str) -> DaemonProcess:
         config = tmp_path / "rules.yaml"
-        config.write_text(CONFIG.format(secret=TEST_SECRET, broker=broker.url,
-                                        on_missed=on_missed))
+        config.write_text(
+            CONFIG.format(secret=TEST_SECRET, broker=broker.url, on_missed=on_missed)
+        )
         started.append(DaemonProcess(config))
         started[-1].start()
         return started[-1]
@@ -88,8 +89,9 @@ def test_wait_missed_while_killed_fires_once_after_restart(
         kill_with_wait_pending(daemon)
         mark = len(daemon.log)
         daemon.start()
-        line = daemon.wait_for_log(f"the wait begun by event {HELD} timed out",
-                                   since=mark)
+        line = daemon.wait_for_log(
+            f"the wait begun by event {HELD} timed out", since=mark
+        )
         assert "missed while the daemon was down" in line
         assert "on_missed: run within 1m, so run now; 1 action(s) queued" in line
         assert subscriber.get(timeout=15).payload == b"Studio Main Entrance"

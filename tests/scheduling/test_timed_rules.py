@@ -66,8 +66,12 @@ async def test_timed_rule_weekdays_in_chicago_never_on_saturday(
     end = datetime(2024, 3, 12, tzinfo=chicago)
     done = await runs_until(timers, end, timedelta(hours=6))
     assert [local(run, chicago) for run in done] == [
-        "2024-03-04 Mon 08:00", "2024-03-05 Tue 08:00", "2024-03-06 Wed 08:00",
-        "2024-03-07 Thu 08:00", "2024-03-08 Fri 08:00", "2024-03-11 Mon 08:00",
+        "2024-03-04 Mon 08:00",
+        "2024-03-05 Tue 08:00",
+        "2024-03-06 Wed 08:00",
+        "2024-03-07 Thu 08:00",
+        "2024-03-08 Fri 08:00",
+        "2024-03-11 Mon 08:00",
     ]
 
 
@@ -92,8 +96,9 @@ async def test_timed_rule_at_0130_runs_once_when_the_clocks_go_back(
     await timers.load(daily("30 1 * * *", "America/New_York"))
 
     # Waking every 10 minutes goes through 01:00-02:00 twice that night.
-    done = await runs_until(timers, datetime(2024, 11, 4, 3, 0, tzinfo=NEW_YORK),
-                            timedelta(minutes=10))
+    done = await runs_until(
+        timers, datetime(2024, 11, 4, 3, 0, tzinfo=NEW_YORK), timedelta(minutes=10)
+    )
     assert done == ["daily@2024-11-03T05:30Z", "daily@2024-11-04T06:30Z"]
 
 
@@ -105,11 +110,15 @@ async def test_timed_rule_fires_when_nobody_arrived(
 
     [outcome] = await timers.run_due(timedelta(hours=1))
     assert (outcome.ref, outcome.outcome, outcome.note) == (
-        "nobody-in-by-ten@2024-03-04T15:00Z", "ran", "on time"
+        "nobody-in-by-ten@2024-03-04T15:00Z",
+        "ran",
+        "on time",
     )
     [(event_id, rule_id, step, body)] = timers.outbox()
     assert (event_id, rule_id, step) == (
-        "nobody-in-by-ten@2024-03-04T15:00Z", "nobody-in-by-ten", "0"
+        "nobody-in-by-ten@2024-03-04T15:00Z",
+        "nobody-in-by-ten",
+        "0",
     )
     assert json.loads(body)["message"] == (
         "nobody-in-by-ten: nobody at HQ by 2024-03-04T10:00:00-05:00"
@@ -117,8 +126,12 @@ async def test_timed_rule_fires_when_nobody_arrived(
 
 
 @pytest.mark.parametrize(
-    "location", ["Harborview Labs HQ", "harborview labs hq",
-                 "3b6f2a10-8c1e-4d5a-9f21-0c7e5a9b1d01"],
+    "location",
+    [
+        "Harborview Labs HQ",
+        "harborview labs hq",
+        "3b6f2a10-8c1e-4d5a-9f21-0c7e5a9b1d01",
+    ],
     ids=["name", "name-any-case", "uuid"],
 )
 async def test_timed_rule_arrived_today_sees_the_first_arrival(
@@ -170,8 +183,9 @@ async def test_timed_rule_missed_while_down_runs_late_within_grace(
 
     [outcome] = await timers.run_due()
     assert (outcome.outcome, outcome.note) == (
-        "ran", "due 2024-03-04 15:00:00Z, missed while the daemon was down "
-               "(15m late); on_missed: run within 30m, so run now"
+        "ran",
+        "due 2024-03-04 15:00:00Z, missed while the daemon was down "
+        "(15m late); on_missed: run within 30m, so run now",
     )
     # Rendered for the time it was due, not for when it ran.
     [(_, _, _, body)] = timers.outbox()

@@ -37,13 +37,20 @@ def secured(
     uuid: str, at: str = "2025-09-03T10:13:30.000Z", door: Any = None
 ) -> dict[str, Any]:
     """A door.secured at the held-open door, unless another `door` is given."""
-    return payload("13", uuid=uuid, event_time=at, location=HELD["location"],
-                   door=door or HELD["door"])
+    return payload(
+        "13",
+        uuid=uuid,
+        event_time=at,
+        location=HELD["location"],
+        door=door or HELD["door"],
+    )
 
 
 def messages(timers: Timers) -> list[tuple[str, str, str]]:
-    return [(event, step, json.loads(body)["message"])
-            for event, _, step, body in timers.outbox()]
+    return [
+        (event, step, json.loads(body)["message"])
+        for event, _, step, body in timers.outbox()
+    ]
 
 
 async def test_wait_for_queues_only_the_steps_before_it(timers: Timers) -> None:
@@ -54,7 +61,9 @@ async def test_wait_for_queues_only_the_steps_before_it(timers: Timers) -> None:
     assert [a.step for a in decision.actions] == ["0"]
     assert decision.waits_begun == 1
     assert trace["waiting"] == {
-        "step": "1", "for": "door.secured", "where": "at door 'Studio Main Entrance'",
+        "step": "1",
+        "for": "door.secured",
+        "where": "at door 'Studio Main Entrance'",
         "until": "2025-09-03T10:15:00+00:00",
     }
     assert await timers.next_due() == timers.clock.now() + timedelta(minutes=2)
@@ -71,7 +80,9 @@ async def test_wait_for_ended_by_the_same_door_renders_against_the_first_event(
     assert [(a.event_id, a.step) for a in decision.actions] == [("held-1", "2")]
     [wait] = decision.trace["waits"]
     assert (wait["started_by"], wait["outcome"], wait["fired"]) == (
-        "held-1", "resolved", True
+        "held-1",
+        "resolved",
+        True,
     )
     assert await timers.run_due(timedelta(minutes=5)) == []
     assert messages(timers) == [
@@ -92,12 +103,17 @@ async def test_wait_for_other_door_or_earlier_event_does_not_end_it(
     assert "waits" not in other_door.trace and "waits" not in earlier.trace
     [outcome] = await timers.run_due(timedelta(minutes=2))
     assert (outcome.outcome, outcome.note, outcome.queued) == (
-        "timed_out", "on time", 1
+        "timed_out",
+        "on time",
+        1,
     )
     assert messages(timers) == [
         ("held-1", "0", "held open: Studio Main Entrance"),
-        ("held-1", "1.on_timeout.0",
-         "Studio Main Entrance still open (door.held_open)"),
+        (
+            "held-1",
+            "1.on_timeout.0",
+            "Studio Main Entrance still open (door.held_open)",
+        ),
     ]
 
 
@@ -153,11 +169,14 @@ async def test_wait_for_deadline_missed_while_down_is_skipped_and_traced(
     assert (outcome.outcome, outcome.queued) == ("skipped", 0)
     [trace] = timers.timer_traces()
     assert trace == {
-        "rule": "door-left-open", "started_by": "held-1", "step": "1",
-        "for": "door.secured", "deadline": "2025-09-03T10:15:00+00:00",
+        "rule": "door-left-open",
+        "started_by": "held-1",
+        "step": "1",
+        "for": "door.secured",
+        "deadline": "2025-09-03T10:15:00+00:00",
         "outcome": "skipped",
         "note": "due 2025-09-03 10:15:00Z, missed while the daemon was down "
-                "(3m late); on_missed: skip, so not run",
+        "(3m late); on_missed: skip, so not run",
     }
     assert [step for _, _, step, _ in timers.outbox()] == ["0"]
 
@@ -179,7 +198,8 @@ async def test_wait_for_of_a_changed_rule_is_dropped(timers: Timers) -> None:
 
     [outcome] = await timers.run_due(timedelta(minutes=2))
     assert (outcome.outcome, outcome.note) == (
-        "dropped", "the steps of rule door-left-open changed since the wait began"
+        "dropped",
+        "the steps of rule door-left-open changed since the wait began",
     )
 
 
@@ -202,5 +222,6 @@ async def test_wait_for_steps_can_wait_again(timers: Timers) -> None:
         "held-1"
     ]
     assert [(step, text) for _, step, text in messages(timers)] == [
-        ("1", "closed"), ("2.on_timeout.0", "Studio Main Entrance closed, not locked"),
+        ("1", "closed"),
+        ("2.on_timeout.0", "Studio Main Entrance closed, not locked"),
     ]

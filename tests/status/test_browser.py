@@ -98,8 +98,9 @@ def test_the_page_asks_for_the_token_then_shows_a_fresh_event(
     link.click()
     expect(page.get_by_role("heading", name="access.granted")).to_be_visible()
     expect(page.get_by_text("fired", exact=True)).to_be_visible()
-    expect(page.get_by_text("the condition `not` said no, as schedule held"))\
-        .to_be_visible()
+    expect(
+        page.get_by_text("the condition `not` said no, as schedule held")
+    ).to_be_visible()
     page.screenshot(path=screenshot_path("status-trace"), full_page=True)
 
     page.get_by_role("link", name="Rules").click()

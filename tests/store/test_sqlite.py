@@ -27,9 +27,16 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 
 def action(rule: str = "r", step: str = "0", key: str = "k") -> ActionToQueue:
     return ActionToQueue(
-        rule_id=rule, step=step, plugin="log", payload={"message": "hi"},
-        order_key=key, description=f"log {rule}/{step}", max_attempts=3,
-        timeout=5.0, backoff=1.0, max_backoff=10.0,
+        rule_id=rule,
+        step=step,
+        plugin="log",
+        payload={"message": "hi"},
+        order_key=key,
+        description=f"log {rule}/{step}",
+        max_attempts=3,
+        timeout=5.0,
+        backoff=1.0,
+        max_backoff=10.0,
     )
 
 
@@ -108,8 +115,9 @@ async def test_store_decide_that_raises_leaves_nothing(store: SqliteStore) -> No
     claimed = await store.decide(
         event,
         lambda state: Decision(
-            kind=state.claim_first_arrival("location:x:00:00:2025-03-03", "u2", NOW,
-                                           "Bo").event_id
+            kind=state.claim_first_arrival(
+                "location:x:00:00:2025-03-03", "u2", NOW, "Bo"
+            ).event_id
         ),
     )
     assert claimed is not None and claimed.kind == "u2"
@@ -124,8 +132,8 @@ async def test_store_first_arrival_keeps_the_first_claim(store: SqliteStore) -> 
 
     def claim(event_id: str, when: datetime, who: str):  # type: ignore[no-untyped-def]
         return lambda state: Decision(
-            kind="k", trace={"first": state.claim_first_arrival(key, event_id, when,
-                                                                who)}
+            kind="k",
+            trace={"first": state.claim_first_arrival(key, event_id, when, who)},
         )
 
     await store.decide(first, claim("a", NOW, "Ana"))

@@ -33,8 +33,16 @@ class DaemonProcess:
         """Start serving and return once uvicorn listens."""
         self.log_mark = len(self.log)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "genea_automate", "serve", "-c", str(self.config),
-             "--listen", f"127.0.0.1:{self.port}"],
+            [
+                sys.executable,
+                "-m",
+                "genea_automate",
+                "serve",
+                "-c",
+                str(self.config),
+                "--listen",
+                f"127.0.0.1:{self.port}",
+            ],
             cwd=self.config.parent,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -55,13 +63,17 @@ class DaemonProcess:
 
     def wait_for_log(self, text: str, timeout: float = 20.0, since: int = 0) -> str:
         """The first log line from `since` on that contains `text`."""
+
         def found() -> str | None:
             return next((line for line in self.log[since:] if text in line), None)
 
         with self._changed:
-            if not self._changed.wait_for(
-                lambda: found() is not None or not self.running, timeout
-            ) or found() is None:
+            if (
+                not self._changed.wait_for(
+                    lambda: found() is not None or not self.running, timeout
+                )
+                or found() is None
+            ):
                 tail = "\n".join(self.log[-30:])
                 raise AssertionError(f"no log line with {text!r}; last lines:\n{tail}")
             return found() or ""
@@ -91,6 +103,8 @@ class DaemonProcess:
 
     def post(self, body: bytes, endpoint: str = "main") -> httpx.Response:
         return httpx.post(
-            f"{self.url}/hooks/{endpoint}", content=body, headers=signed_headers(body),
+            f"{self.url}/hooks/{endpoint}",
+            content=body,
+            headers=signed_headers(body),
             timeout=10,
         )
