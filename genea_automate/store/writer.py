@@ -138,8 +138,13 @@ class WriterThread(Generic[C]):
             tx.rollback(connection)
             error = tx.failure(exc) or StoreUnavailableError(f"commit failed: {exc}")
             outcomes = [(None, error)] * len(batch)
+        # One wake-up per event loop for the whole batch, not one per job: each
+        # call_soon_threadsafe writes to the loop's self-pipe.
+        settled: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
         for job, (result, error) in zip(batch, outcomes, strict=True):
-            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+            settled.setdefault(job.loop, []).append((job.future, result, error))
+        for loop, items in settled.items():
+            loop.call_soon_threadsafe(_settle_all, items)
 
 
 def _take(jobs: deque[_Job], limit: int) -> list[_Job]:
@@ -147,6 +152,14 @@ def _take(jobs: deque[_Job], limit: int) -> list[_Job]:
     while jobs and len(taken) < limit:
         taken.append(jobs.popleft())
     return taken
+
+
+_Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
+
+
+def _settle_all(items: list[_Outcome]) -> None:
+    for future, result, error in items:
+        _settle(future, result, error)
 
 
 def _settle(
