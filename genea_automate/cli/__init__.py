@@ -20,6 +20,7 @@ from genea_automate.cli import (
     serve,
     webhook_commands,
 )
+from genea_automate.cli.options import check_default_config
 from genea_automate.errors import ConfigError, GeneaAutomateError
 
 COMMAND_MODULES = (
@@ -35,6 +36,7 @@ COMMAND_MODULES = (
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_default_config(args)
         return int(args.run(args))
     except ConfigError as exc:
         for issue in exc.issues:

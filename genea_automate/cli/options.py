@@ -6,6 +6,8 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
+from genea_automate.errors import GeneaAutomateError
+
 DEFAULT_CONFIG = "rules.yaml"
 
 
@@ -17,6 +19,17 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
         default=Path(DEFAULT_CONFIG),
         help=f"the rules file (default: {DEFAULT_CONFIG})",
     )
+
+
+def check_default_config(args: argparse.Namespace) -> None:
+    """A missing default rules file gets advice, not a file:line:column error."""
+    config = getattr(args, "config", None)
+    if config == Path(DEFAULT_CONFIG) and not config.exists():
+        raise GeneaAutomateError(
+            f"there is no {DEFAULT_CONFIG} in this folder; name the rules file with "
+            "-c, e.g. -c rules.example.yaml, or copy rules.example.yaml to "
+            f"{DEFAULT_CONFIG} and edit it"
+        )
 
 
 def add_store_options(parser: argparse.ArgumentParser) -> None:
