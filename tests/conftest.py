@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from tests.support.genea import SHARED_PAYLOADS
+from tests.support.http_server import LoopbackHttpServer
+from tests.support.mosquitto import Mosquitto
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +52,21 @@ def shared_payloads_dir() -> Path:
 def load_shared() -> Callable[[str], SharedPayload]:
     """Loads one shared payload by file name."""
     return load_shared_payload
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A private broker, which the test may stop and start again."""
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def http_server() -> Iterator[LoopbackHttpServer]:
+    """A loopback HTTP server that records requests and answers as told."""
+    server = LoopbackHttpServer()
+    server.start()
+    yield server
+    server.stop()

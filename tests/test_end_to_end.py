@@ -32,17 +32,9 @@ rules:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    mosquitto = Mosquitto(tmp_path / "broker")
-    mosquitto.start()
-    yield mosquitto
-    mosquitto.stop()
-
-
-@pytest.fixture
-def daemon(tmp_path: Path, broker: Mosquitto) -> Iterator[DaemonProcess]:
+def daemon(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[DaemonProcess]:
     config = tmp_path / "rules.yaml"
-    config.write_text(CONFIG.format(secret=TEST_SECRET, broker=broker.url))
+    config.write_text(CONFIG.format(secret=TEST_SECRET, broker=mosquitto.url))
     process = DaemonProcess(config)
     process.start()
     yield process
@@ -56,7 +48,7 @@ def outbox_states(daemon: DaemonProcess) -> list[tuple[str, str]]:
 
 
 def test_first_arrival_publishes_once_across_retries_and_restart(
-    daemon: DaemonProcess, broker: Mosquitto
+    daemon: DaemonProcess, mosquitto: Mosquitto
 ) -> None:
     first = body_of(payload("01", uuid="e2e-first"))
     same_day = body_of(
@@ -66,7 +58,7 @@ def test_first_arrival_publishes_once_across_retries_and_restart(
         payload("01", uuid="e2e-next-day", event_time="2025-03-04T13:00:00.000Z")
     )
 
-    with Subscriber(broker.host, broker.port, "office/coffee/set") as subscriber:
+    with Subscriber(mosquitto.host, mosquitto.port, "office/coffee/set") as subscriber:
         assert daemon.post(first).json() == {"status": "stored"}
         assert subscriber.get(timeout=15).payload == b"on"
         assert daemon.post(first).json() == {"status": "duplicate"}
@@ -96,9 +88,9 @@ def test_first_arrival_publishes_once_across_retries_and_restart(
 
 
 def test_broker_down_message_arrives_when_it_is_back(
-    daemon: DaemonProcess, broker: Mosquitto
+    daemon: DaemonProcess, mosquitto: Mosquitto
 ) -> None:
-    broker.stop()
+    mosquitto.stop()
     daemon.wait_for_log("is down")
     mark = len(daemon.log)
     assert daemon.post(body_of(payload("01", uuid="e2e-down"))).json() == {
@@ -106,7 +98,7 @@ def test_broker_down_message_arrives_when_it_is_back(
     }
     daemon.wait_for_log("rule morning-coffee fired for event e2e-down", since=mark)
 
-    broker.start()
+    mosquitto.start()
     daemon.wait_for_log("delivered mqtt default office/coffee/set", since=mark)
     assert outbox_states(daemon) == [("e2e-down", "delivered")]
     # Waiting for the broker used up no attempt: the one that worked is the first.

@@ -40,17 +40,11 @@ ISSUE = re.compile(r"rules\.yaml:\d+:\d+: error: ")
 
 
 @pytest.fixture
-def target() -> Iterator[LoopbackHttpServer]:
-    server = LoopbackHttpServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def daemon(tmp_path: Path, target: LoopbackHttpServer) -> Iterator[DaemonProcess]:
+def daemon(tmp_path: Path, http_server: LoopbackHttpServer) -> Iterator[DaemonProcess]:
     config = tmp_path / "rules.yaml"
-    config.write_text(RULES.format(secret=TEST_SECRET, url=target.url, rule="first"))
+    config.write_text(
+        RULES.format(secret=TEST_SECRET, url=http_server.url, rule="first")
+    )
     process = DaemonProcess(config)
     process.start()
     yield process
@@ -65,33 +59,33 @@ def replace_file(path: Path, text: str) -> None:
     os.replace(new, path)
 
 
-def fire(daemon: DaemonProcess, target: LoopbackHttpServer, uuid: str) -> str:
+def fire(daemon: DaemonProcess, http_server: LoopbackHttpServer, uuid: str) -> str:
     """Post an event; the path its rule's HTTP action called."""
-    seen = len(target.requests)
+    seen = len(http_server.requests)
     assert daemon.post(body_of(payload("01", uuid=uuid))).status_code == 200
-    return target.wait_for_requests(seen + 1, timeout=15)[seen].path
+    return http_server.wait_for_requests(seen + 1, timeout=15)[seen].path
 
 
 def test_reload_refuses_a_broken_file_and_applies_the_fixed_one(
-    daemon: DaemonProcess, target: LoopbackHttpServer
+    daemon: DaemonProcess, http_server: LoopbackHttpServer
 ) -> None:
-    assert fire(daemon, target, "e1") == "/first"
+    assert fire(daemon, http_server, "e1") == "/first"
 
     mark = len(daemon.log)
-    replace_file(daemon.config, BROKEN.format(secret=TEST_SECRET, url=target.url))
+    replace_file(daemon.config, BROKEN.format(secret=TEST_SECRET, url=http_server.url))
     refusal = daemon.wait_for_log("refused to reload", since=mark)
     assert "ERROR" in refusal and "the running rules stay" in refusal
     issue = daemon.wait_for_log("methd", since=mark)
     assert ISSUE.search(issue), issue
-    assert fire(daemon, target, "e2") == "/first"
+    assert fire(daemon, http_server, "e2") == "/first"
 
     mark = len(daemon.log)
     # Written in place this time, as some editors do.
     daemon.config.write_text(
-        RULES.format(secret=TEST_SECRET, url=target.url, rule="second")
+        RULES.format(secret=TEST_SECRET, url=http_server.url, rule="second")
     )
     daemon.wait_for_log("(the file changed): 1 rule(s)", since=mark)
-    assert fire(daemon, target, "e3") == "/second"
+    assert fire(daemon, http_server, "e3") == "/second"
     assert daemon.running
     assert sum("Uvicorn running on" in line for line in daemon.log) == 1
 

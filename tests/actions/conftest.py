@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,27 +13,9 @@ from genea_automate.clock import FrozenClock
 from genea_automate.plugin import DeliveryContext
 from genea_automate.rules.templates import TemplateRenderer, template_variables
 from tests.support.events import sample_event
-from tests.support.http_server import LoopbackHttpServer
-from tests.support.mosquitto import Mosquitto
 
 MakeContext = Callable[..., DeliveryContext]
 MakeRenderer = Callable[..., TemplateRenderer]
-
-
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    broker = Mosquitto(tmp_path / "mosquitto")
-    broker.start()
-    yield broker
-    broker.stop()
-
-
-@pytest.fixture
-def http_server() -> Iterator[LoopbackHttpServer]:
-    server = LoopbackHttpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

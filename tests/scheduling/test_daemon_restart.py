@@ -37,16 +37,8 @@ HELD = "e2e-held"
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    mosquitto = Mosquitto(tmp_path / "broker")
-    mosquitto.start()
-    yield mosquitto
-    mosquitto.stop()
-
-
-@pytest.fixture
 def start_daemon(
-    tmp_path: Path, broker: Mosquitto
+    tmp_path: Path, mosquitto: Mosquitto
 ) -> Iterator[Callable[[str], DaemonProcess]]:
     """Start the daemon with this rule's `on_missed`; stopped at the end."""
     started: list[DaemonProcess] = []
@@ -54,7 +46,7 @@ def start_daemon(
     def start(on_missed: str) -> DaemonProcess:
         config = tmp_path / "rules.yaml"
         config.write_text(
-            CONFIG.format(secret=TEST_SECRET, broker=broker.url, on_missed=on_missed)
+            CONFIG.format(secret=TEST_SECRET, broker=mosquitto.url, on_missed=on_missed)
         )
         started.append(DaemonProcess(config))
         started[-1].start()
@@ -82,10 +74,10 @@ def kill_with_wait_pending(daemon: DaemonProcess) -> None:
 
 
 def test_wait_missed_while_killed_fires_once_after_restart(
-    start_daemon: Callable[[str], DaemonProcess], broker: Mosquitto
+    start_daemon: Callable[[str], DaemonProcess], mosquitto: Mosquitto
 ) -> None:
     daemon = start_daemon("{policy: run, grace: 1m}")
-    with Subscriber(broker.host, broker.port, "doors/left-open") as subscriber:
+    with Subscriber(mosquitto.host, mosquitto.port, "doors/left-open") as subscriber:
         kill_with_wait_pending(daemon)
         mark = len(daemon.log)
         daemon.start()

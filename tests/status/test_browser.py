@@ -44,19 +44,11 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def target() -> Iterator[LoopbackHttpServer]:
-    server = LoopbackHttpServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def daemon(tmp_path: Path, target: LoopbackHttpServer) -> Iterator[DaemonProcess]:
+def daemon(tmp_path: Path, http_server: LoopbackHttpServer) -> Iterator[DaemonProcess]:
     config = tmp_path / "rules.yaml"
     config.write_text(
         textwrap.dedent(RULES).format(
-            secret=TEST_SECRET, token=ADMIN_TOKEN, target=target.url
+            secret=TEST_SECRET, token=ADMIN_TOKEN, target=http_server.url
         )
     )
     process = DaemonProcess(config)
@@ -117,9 +109,9 @@ def test_the_page_asks_for_the_token_then_shows_a_fresh_event(
 
 
 def test_a_dead_letters_retry_button_delivers_it(
-    browser: Browser, daemon: DaemonProcess, target: LoopbackHttpServer
+    browser: Browser, daemon: DaemonProcess, http_server: LoopbackHttpServer
 ) -> None:
-    target.reply(Reply(status=500, body="down for maintenance"))
+    http_server.reply(Reply(status=500, body="down for maintenance"))
     mark = len(daemon.log)
     assert daemon.post(body_of(payload("01", uuid="browser-dead"))).status_code == 200
     daemon.wait_for_log("moved to the dead letters", since=mark)
@@ -134,7 +126,7 @@ def test_a_dead_letters_retry_button_delivers_it(
 
     page.get_by_role("button", name="Retry").click()
     expect(page.get_by_text("is queued again")).to_be_visible()
-    requests = target.wait_for_requests(2, timeout=15)
+    requests = http_server.wait_for_requests(2, timeout=15)
     assert [r.json() for r in requests] == [{"who": "Jordan Example"}] * 2
     assert (
         requests[0].headers["idempotency-key"] == requests[1].headers["idempotency-key"]
