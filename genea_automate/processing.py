@@ -22,12 +22,11 @@ from genea_automate.events.model import Event
 from genea_automate.events.normalise import normalise
 from genea_automate.rules.engine import RuleEngine
 from genea_automate.store.base import Decision, Store, StoredEvent
-from genea_automate.store.outage import StoreOutageLog
+from genea_automate.store.outage import STORE_RETRY_WAIT, StoreOutageLog
 
 logger = logging.getLogger(__name__)
 
 BATCH = 100
-STORE_TROUBLE_WAIT = 2.0
 
 
 def event_from_stored(stored: StoredEvent, default_timezone: str) -> Event:
@@ -94,8 +93,8 @@ class EventProcessor:
             try:
                 handled = await self.run_once()
             except StoreUnavailableError as exc:
-                self._outage.failed(exc, STORE_TROUBLE_WAIT)
-                await asyncio.sleep(STORE_TROUBLE_WAIT)
+                self._outage.failed(exc, STORE_RETRY_WAIT)
+                await asyncio.sleep(STORE_RETRY_WAIT)
                 continue
             self._outage.succeeded()
             if not handled:

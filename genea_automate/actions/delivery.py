@@ -25,7 +25,7 @@ from genea_automate.clock import Clock
 from genea_automate.errors import ActionError, StoreUnavailableError, TargetDownError
 from genea_automate.plugin import ActionPlugin, DeliveryContext
 from genea_automate.store.base import OutboxItem, Store
-from genea_automate.store.outage import StoreOutageLog
+from genea_automate.store.outage import STORE_RETRY_WAIT, StoreOutageLog
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,6 @@ BATCH = 64
 # The outbox is read again at least this often, so that an action made due by
 # another process (`genea-automate dlq retry`) starts within about a second.
 IDLE_WAIT = 1.0
-STORE_TROUBLE_WAIT = 2.0
 OUTER_TIMEOUT_GRACE = 2.0
 TARGET_DOWN_WAIT = 1.0
 MIN_ATTEMPT_TIMEOUT = 0.1
@@ -82,8 +81,8 @@ class DeliveryWorker:
                 wait = await self._seconds_until_next()
                 self._outage.succeeded()
             except StoreUnavailableError as exc:
-                self._outage.failed(exc, STORE_TROUBLE_WAIT)
-                wait = STORE_TROUBLE_WAIT
+                self._outage.failed(exc, STORE_RETRY_WAIT)
+                wait = STORE_RETRY_WAIT
             await self._sleep(wait)
 
     async def run_once(self) -> int:

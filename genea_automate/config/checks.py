@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+
 import holidays
 
 from genea_automate.config.issues import did_you_mean, issue_at

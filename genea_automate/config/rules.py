@@ -11,8 +11,8 @@ from pydantic import (
     BeforeValidator,
     Field,
     GetJsonSchemaHandler,
-    field_validator,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue

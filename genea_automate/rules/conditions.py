@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime, time, timedelta
+from functools import cached_property
 from typing import Any, Protocol
 
 from genea_automate.errors import TemplateRenderError

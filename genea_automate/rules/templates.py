@@ -10,8 +10,8 @@ safe from what the event contains.
 from __future__ import annotations
 
 import difflib
-from dataclasses import fields
 from collections.abc import Mapping
+from dataclasses import fields
 from functools import lru_cache
 from typing import Annotated, Any
 

@@ -16,12 +16,12 @@ from genea_automate.errors import StoreUnavailableError
 from genea_automate.rules.engine import RuleEngine
 from genea_automate.scheduling.firing import TimerOutcome, fire_due, next_due
 from genea_automate.store.base import Store
+from genea_automate.store.outage import STORE_RETRY_WAIT
 
 logger = logging.getLogger(__name__)
 
 # Look again at least this often: the wall clock may jump (a suspended host).
 IDLE_WAIT = 60.0
-STORE_TROUBLE_WAIT = 2.0
 _QUIET = frozenset({"timed_out", "ran", "not met"})
 
 
@@ -65,7 +65,7 @@ class TimerService:
                 wait = await self._seconds_until_next()
             except StoreUnavailableError as exc:
                 logger.warning("timers paused: store unavailable (%s)", exc)
-                wait = STORE_TROUBLE_WAIT
+                wait = STORE_RETRY_WAIT
             else:
                 if not started:
                     logger.info("timers started: every deadline until now is handled")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 
+# How long a background loop waits before it tries a lost store again.
+STORE_RETRY_WAIT = 2.0
+
 
 class StoreOutageLog:
     """Keeps a loop that retries every few seconds from repeating its warning."""
@@ -13,7 +16,7 @@ class StoreOutageLog:
         self._what = what
         self._down = False
 
-    def failed(self, error: Exception, retry_in: float) -> None:
+    def failed(self, error: Exception, retry_in: float = STORE_RETRY_WAIT) -> None:
         if self._down:
             self._logger.debug("%s still paused: %s", self._what, error)
             return

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from genea_automate import metrics
 from genea_automate.clock import Clock, SystemClock
 from genea_automate.errors import StoreUnavailableError
-from genea_automate.store.lockfile import LockFile
+from genea_automate.store.admin import StoreAdmin
 from genea_automate.store.base import (
     DeadLetter,
     Decide,
@@ -31,9 +31,9 @@ from genea_automate.store.base import (
     Store,
     StoredEvent,
 )
-from genea_automate.store.admin import StoreAdmin
-from genea_automate.store.sqlite_admin import SqliteAdmin
+from genea_automate.store.lockfile import LockFile
 from genea_automate.store.schema import ADDED_COLUMNS, SCHEMA_VERSION, SQLITE_SCHEMA
+from genea_automate.store.sqlite_admin import SqliteAdmin
 from genea_automate.store.sqlite_state import SqliteState, insert_actions
 from genea_automate.store.sqltime import from_text, to_text
 from genea_automate.store.writer import WriterThread
