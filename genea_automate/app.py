@@ -72,7 +72,7 @@ class Daemon:
         )
         probes = Probes(self.store, lambda: self.plugins, lambda: self.draining)
         routes = [*ingest.routes(), *probes.routes(), *StatusPages(self).routes()]
-        self.app = Starlette(routes=routes, lifespan=self._lifespan)
+        self.app = ingest.serve_hooks(Starlette(routes=routes, lifespan=self._lifespan))
 
     def _endpoints(self) -> dict[str, EndpointConfig]:
         return self.loaded.config.endpoints

@@ -8,6 +8,7 @@ rule ids, plugin names) or from Genea (kinds), never from a caller's URL.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,7 +60,14 @@ STORE_LATENCY = Histogram(
 
 def webhook_answered(endpoint: str, known: bool, code: int) -> None:
     """Count one answer; unknown endpoint names share one label value."""
-    WEBHOOKS.labels(endpoint if known else UNKNOWN_ENDPOINT, str(code)).inc()
+    _child(WEBHOOKS, endpoint if known else UNKNOWN_ENDPOINT, str(code)).inc()
+
+
+@functools.lru_cache(maxsize=4096)
+def _child(metric: Any, *values: str) -> Any:
+    """`metric.labels(*values)`, remembered: labels() takes a lock and builds a
+    key on every call, and the hot paths count with the same few values."""
+    return metric.labels(*values)
 
 
 def rule_result(rule_trace: Mapping[str, Any]) -> str:
@@ -73,12 +81,12 @@ def rule_result(rule_trace: Mapping[str, Any]) -> str:
 
 def decision_made(kind: str, trace: Mapping[str, Any]) -> None:
     """Count an event and every rule's verdict on it."""
-    EVENTS.labels(kind).inc()
+    _child(EVENTS, kind).inc()
     for rule in trace.get("rules", []):
         result = rule_result(rule)
-        RULE_EVALUATIONS.labels(rule["rule"], result).inc()
+        _child(RULE_EVALUATIONS, rule["rule"], result).inc()
         if rule.get("fired"):
-            RULE_FIRINGS.labels(rule["rule"]).inc()
+            _child(RULE_FIRINGS, rule["rule"]).inc()
 
 
 def action_delivered(plugin: str, latency: float) -> None:
@@ -94,4 +102,4 @@ def outbox_counted(pending: int, dead: int) -> None:
 
 
 def store_called(urgent: bool, seconds: float) -> None:
-    STORE_LATENCY.labels("webhook" if urgent else "background").observe(seconds)
+    _child(STORE_LATENCY, "webhook" if urgent else "background").observe(seconds)

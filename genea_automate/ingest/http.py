@@ -10,7 +10,7 @@ import hmac
 import ipaddress
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from genea_automate import metrics
 from genea_automate.clock import Clock
@@ -46,10 +47,11 @@ class EventSink(Protocol):
 class _Refusal(Exception):
     """A request answered with an error status and a plain-words reason."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, *, allow: str = "") -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.allow = allow  # the Allow header of a 405
 
 
 def _no_constants(name: str) -> object:
@@ -88,7 +90,13 @@ class LazyJson:
 
 
 class IngestHandler:
-    """The ingest routes, reading the endpoints afresh on every request."""
+    """POST /hooks/{endpoint} as a bare ASGI app, reading the endpoints afresh
+    on every request.
+
+    Every webhook passes here, so it skips the framework's routing, middleware
+    and request objects: it reads the few headers it checks straight from the
+    ASGI scope. Everything else the daemon serves goes through Starlette.
+    """
 
     def __init__(
         self,
@@ -105,44 +113,59 @@ class IngestHandler:
         self._draining = draining or (lambda: False)
 
     def routes(self) -> list[Route]:
-        """The routes, for mounting into a larger app."""
-        return [
-            Route("/hooks/{endpoint}", self.hook, methods=["POST"]),
-            Route("/healthz", self.healthz, methods=["GET"]),
-        ]
+        """The routes besides the hooks, for mounting into a larger app."""
+        return [Route("/healthz", self.healthz, methods=["GET"])]
+
+    def serve_hooks(self, app: ASGIApp) -> ASGIApp:
+        """An ASGI app that answers /hooks/... itself and passes the rest to `app`."""
+
+        async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope["path"].startswith(HOOKS_PREFIX):
+                await self(scope, receive, send)
+            else:
+                await app(scope, receive, send)
+
+        return dispatch
 
     async def healthz(self, request: Request) -> Response:
         """Liveness only: the process answers HTTP."""
-        return _json(200, _OK)
+        return Response(_OK, media_type="application/json")
 
-    async def hook(self, request: Request) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One Genea webhook: refuse it with a reason, or store it and answer 200."""
         received_at = self._clock.now()
-        name = request.path_params["endpoint"]
+        call = _Call(scope, receive)
+        name = scope["path"].removeprefix(HOOKS_PREFIX)
+        # One read of the getter, so a reload mid-request cannot mix two configs.
+        endpoints = self._endpoints()
         try:
-            response = await self._ingest(request, name, received_at)
+            answer = await self._ingest(call, endpoints.get(name), name, received_at)
         except _Refusal as refusal:
-            response = _refuse(request, name, refusal)
-        metrics.webhook_answered(name, name in self._endpoints(), response.status_code)
-        return response
+            answer = _refuse(call, name, refusal)
+        metrics.webhook_answered(name, name in endpoints, answer.status)
+        await answer.send(send)
 
     async def _ingest(
-        self, request: Request, name: str, received_at: datetime
-    ) -> Response:
+        self,
+        call: _Call,
+        endpoint: EndpointConfig | None,
+        name: str,
+        received_at: datetime,
+    ) -> _Answer:
+        if call.method != "POST":
+            raise _Refusal(405, "webhooks are sent with POST", allow="POST")
         if self._draining():
             raise _Refusal(503, "shutting down")
-        # One read of the getter, so a reload mid-request cannot mix two configs.
-        endpoint = self._endpoints().get(name)
-        if endpoint is None:
+        if endpoint is None or "/" in name:
             raise _Refusal(404, f"no endpoint named {_shorten(name)!r} is configured")
 
-        _check_address(request, endpoint)
-        body = await _read_body(request, endpoint.max_body_bytes)
-        _check_content_type(request)
-        _check_required_header(request, endpoint)
+        _check_address(call, endpoint)
+        body = await _read_body(call, endpoint.max_body_bytes)
+        _check_content_type(call)
+        _check_required_header(call, endpoint)
         parsed = LazyJson(body)
         try:
-            _check_signature(request, endpoint, body, parsed)
+            _check_signature(call, endpoint, body, parsed)
         except _Refusal:
             metrics.SIGNATURE_FAILURES.labels(name).inc()
             raise
@@ -151,7 +174,7 @@ class IngestHandler:
 
     async def _store_event(
         self, name: str, uuid: str, action: str, body: bytes, received_at: datetime
-    ) -> Response:
+    ) -> _Answer:
         extra = {"event_id": uuid, "endpoint": name}
         try:
             stored = await self._store.ingest(name, uuid, body, received_at)
@@ -167,14 +190,14 @@ class IngestHandler:
                 "duplicate webhook %s on endpoint %s; already stored, answered 200",
                 uuid, name, extra=extra,
             )  # fmt: skip
-            return _json(200, _DUPLICATE)
+            return _Answer(200, _DUPLICATE)
 
         self._wake_processor()
         # The INFO line comes from the processor, once the kind is known.
         logger.debug(
             "stored webhook %s (%s) on endpoint %s", uuid, action, name, extra=extra
         )
-        return _json(200, _STORED)
+        return _Answer(200, _STORED)
 
     def _wake_processor(self) -> None:
         try:
@@ -185,6 +208,83 @@ class IngestHandler:
             logger.exception("on_stored callback failed after a webhook was stored")
 
 
+HOOKS_PREFIX = "/hooks/"
+
+
+class _Call:
+    """One HTTP request as ASGI gives it: method, headers, peer, body stream."""
+
+    __slots__ = ("_receive", "_scope")
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        self._scope = scope
+        self._receive = receive
+
+    @property
+    def method(self) -> str:
+        return str(self._scope["method"])
+
+    @property
+    def peer(self) -> str | None:
+        client = self._scope.get("client")
+        return str(client[0]) if client else None
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header; ASGI servers give names in lower case."""
+        wanted = name.lower().encode("latin-1")
+        for key, value in self._scope["headers"]:
+            if key == wanted:
+                return str(value.decode("latin-1"))
+        return None
+
+    def header_values(self, name: str) -> list[str]:
+        wanted = name.lower().encode("latin-1")
+        return [
+            value.decode("latin-1")
+            for key, value in self._scope["headers"]
+            if key == wanted
+        ]
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives."""
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise _Refusal(400, "the caller hung up before the body was complete")
+            yield message.get("body", b"")
+            if not message.get("more_body", False):
+                return
+
+
+class _Answer:
+    """A JSON answer, sent as bare ASGI messages."""
+
+    __slots__ = ("allow", "body", "close", "status")
+
+    def __init__(
+        self, status: int, body: bytes, *, close: bool = False, allow: str = ""
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.close = close
+        self.allow = allow
+
+    async def send(self, send: Send) -> None:
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(self.body)).encode()),
+        ]
+        if self.close:
+            # The rest of the body is still on its way; without this the server
+            # would keep the connection and read (and discard) all of it.
+            headers.append((b"connection", b"close"))
+        if self.allow:
+            headers.append((b"allow", self.allow.encode()))
+        await send({"type": "http.response.start", "status": self.status,
+                    "headers": headers})  # fmt: skip
+        await send({"type": "http.response.body", "body": self.body})
+
+
 def create_ingest_app(
     endpoints: Callable[[], Mapping[str, EndpointConfig]],
     store: EventSink,
@@ -192,8 +292,8 @@ def create_ingest_app(
     on_stored: Callable[[], None],
     *,
     draining: Callable[[], bool] | None = None,
-) -> Starlette:
-    """A Starlette app serving POST /hooks/{endpoint} and GET /healthz.
+) -> ASGIApp:
+    """An ASGI app serving POST /hooks/{endpoint} and GET /healthz.
 
     `endpoints` is called once per request, so a config reload that swaps the
     mapping takes effect atomically. `on_stored` runs after each new event is
@@ -201,20 +301,24 @@ def create_ingest_app(
     answers 503, which Genea retries later.
     """
     handler = IngestHandler(endpoints, store, clock, on_stored, draining)
-    return Starlette(routes=handler.routes())
+    return handler.serve_hooks(Starlette(routes=handler.routes()))
 
 
-def _check_address(request: Request, endpoint: EndpointConfig) -> None:
+def _check_address(call: _Call, endpoint: EndpointConfig) -> None:
     if endpoint.allow_ips is None:
         return
-    address = client_address(request, endpoint.trusted_proxies)
+    address = client_address(
+        call.peer, call.header_values("x-forwarded-for"), endpoint.trusted_proxies
+    )
     if address is None or not _in_any(address, endpoint.allow_ips):
         shown = "an unreadable address" if address is None else f"address {address}"
         raise _Refusal(403, f"{shown} is not in this endpoint's allow_ips")
 
 
 def client_address(
-    request: Request, trusted_proxies: Sequence[IpNetwork]
+    peer_host: str | None,
+    forwarded_for: Sequence[str],
+    trusted_proxies: Sequence[IpNetwork],
 ) -> IpAddress | None:
     """The caller's address; X-Forwarded-For counts only from a trusted proxy.
 
@@ -222,14 +326,10 @@ def client_address(
     right, skipping trusted proxies: the first other entry is the first address no
     trusted proxy could have forged. None when an address cannot be parsed.
     """
-    peer = _parse_ip(request.client.host if request.client else "")
+    peer = _parse_ip(peer_host or "")
     if peer is None or not _in_any(peer, trusted_proxies):
         return peer
-    hops = [
-        hop.strip()
-        for header in request.headers.getlist("x-forwarded-for")
-        for hop in header.split(",")
-    ]
+    hops = [hop.strip() for header in forwarded_for for hop in header.split(",")]
     address: IpAddress | None = peer
     for hop in reversed(hops):
         address = _parse_ip(hop)
@@ -259,9 +359,9 @@ def _in_any(address: IpAddress, networks: Sequence[IpNetwork]) -> bool:
     return any(address in network for network in networks)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(call: _Call, limit: int) -> bytes:
     """The body, refusing it as soon as it is known to exceed `limit` bytes."""
-    declared = request.headers.get("content-length")
+    declared = call.header("content-length")
     if declared is not None:
         if not declared.strip().isdigit():
             raise _Refusal(400, f"Content-Length must be a number, got {declared!r}")
@@ -272,7 +372,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     # at the limit instead of being held in memory.
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in call.chunks():
         size += len(chunk)
         if size > limit:
             raise _Refusal(413, _too_large(f"more than {limit} bytes", limit))
@@ -287,8 +387,8 @@ def _too_large(size: str, limit: int) -> str:
     )
 
 
-def _check_content_type(request: Request) -> None:
-    content_type = request.headers.get("content-type")
+def _check_content_type(call: _Call) -> None:
+    content_type = call.header("content-type")
     # Parameters such as '; charset=utf-8' are fine; the media type is caseless.
     media_type = (content_type or "").partition(";")[0].strip().lower()
     if media_type != "application/json":
@@ -296,11 +396,11 @@ def _check_content_type(request: Request) -> None:
         raise _Refusal(415, f"Content-Type must be application/json, got {got}")
 
 
-def _check_required_header(request: Request, endpoint: EndpointConfig) -> None:
+def _check_required_header(call: _Call, endpoint: EndpointConfig) -> None:
     required = endpoint.required_header
     if required is None:
         return
-    value = request.headers.get(required.name)
+    value = call.header(required.name)
     if value is None:
         raise _Refusal(401, f"missing the required header {required.name!r}")
     expected = required.value.get_secret_value().encode("utf-8")
@@ -312,9 +412,9 @@ def _check_required_header(request: Request, endpoint: EndpointConfig) -> None:
 
 
 def _check_signature(
-    request: Request, endpoint: EndpointConfig, body: bytes, parsed: LazyJson
+    call: _Call, endpoint: EndpointConfig, body: bytes, parsed: LazyJson
 ) -> None:
-    header = request.headers.get(SIGNATURE_HEADER)
+    header = call.header(SIGNATURE_HEADER)
     if header is None:
         raise _Refusal(401, f"missing the {SIGNATURE_HEADER} header")
     if parse_signature(header) is None:
@@ -380,27 +480,15 @@ def _shorten(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _refuse(request: Request, name: str, refusal: _Refusal) -> Response:
+def _refuse(call: _Call, name: str, refusal: _Refusal) -> _Answer:
     logger.warning(
         "refused webhook on endpoint %r from %s: %s (answered %d)",
-        _shorten(name), _peer(request), refusal.reason, refusal.status,
+        _shorten(name), call.peer or "an unknown peer", refusal.reason, refusal.status,
         extra={"endpoint": _shorten(name)},
     )  # fmt: skip
-    return _error(refusal.status, refusal.reason)
+    return _error(refusal.status, refusal.reason, refusal.allow)
 
 
-def _peer(request: Request) -> str:
-    return request.client.host if request.client else "an unknown peer"
-
-
-def _error(status: int, reason: str) -> Response:
-    response = _json(status, json.dumps({"error": reason}).encode())
-    if status == 413:
-        # The rest of the body is still on its way; without this the server would
-        # keep the connection and read (and discard) all of it.
-        response.headers["Connection"] = "close"
-    return response
-
-
-def _json(status: int, body: bytes) -> Response:
-    return Response(body, status_code=status, media_type="application/json")
+def _error(status: int, reason: str, allow: str = "") -> _Answer:
+    body = json.dumps({"error": reason}).encode()
+    return _Answer(status, body, close=status == 413, allow=allow)

@@ -6,9 +6,14 @@ from datetime import UTC, datetime
 
 
 def to_text(when: datetime) -> str:
-    """UTC, fixed width, so that text order is time order."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC, fixed width, so that text order is time order.
+
+    isoformat is several times faster than strftime, and this runs for every
+    webhook stored.
+    """
+    utc = when.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds") + "Z"
 
 
 def from_text(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.types import ASGIApp
 
 from genea_automate.clock import FrozenClock
 from genea_automate.config.endpoints import EndpointConfig
@@ -73,6 +74,7 @@ class Harness:
     store: Any
     endpoints: dict[str, EndpointConfig]
     client: httpx.AsyncClient = field(init=False)
+    app: ASGIApp = field(init=False)
     stored_signals: list[None] = field(default_factory=list)
     draining: bool = False
 
@@ -125,6 +127,7 @@ async def make_harness() -> AsyncIterator[MakeHarness]:
                 on_stored or (lambda: harness.stored_signals.append(None)),
                 draining=lambda: harness.draining,
             )
+            harness.app = app
             transport = httpx.ASGITransport(app, client=(peer, 43210))
             harness.client = await stack.enter_async_context(
                 httpx.AsyncClient(transport=transport, base_url="http://genea.test")

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 from pydantic import SecretStr
-from starlette.requests import Request
 
 from genea_automate.config.endpoints import EndpointConfig, RequiredHeader
 from genea_automate.ingest.http import client_address
@@ -55,7 +54,43 @@ async def test_hook_refuses_an_unknown_endpoint(harness: Harness) -> None:
 
 async def test_hook_refuses_get(harness: Harness) -> None:
     response = await harness.client.get("/hooks/main")
-    assert response.status_code == 405
+    _assert_refused(response, 405, "webhooks are sent with POST")
+    assert response.headers["allow"] == "POST"
+
+
+@pytest.mark.parametrize("path", ["main/extra", "", "main/"])
+async def test_hook_refuses_a_path_that_names_no_endpoint(
+    harness: Harness, path: str
+) -> None:
+    response = await harness.post(BODY, endpoint=path)
+    assert response.status_code == 404
+    assert "is configured" in response.json()["error"]
+
+
+async def test_hook_stores_nothing_when_the_caller_hangs_up(harness: Harness) -> None:
+    """A body cut off by a disconnect is refused, not stored half-read."""
+    sent: list[dict[str, object]] = []
+    messages = iter(
+        [
+            {"type": "http.request", "body": BODY[:10], "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+
+    async def receive() -> dict[str, object]:
+        return next(messages)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"x-sequr-signature", sign_body(BODY).encode()),
+    ]
+    scope = {"type": "http", "method": "POST", "path": "/hooks/main",
+             "headers": headers, "client": ("127.0.0.1", 40000)}  # fmt: skip
+    await harness.app(scope, receive, send)
+    assert sent[0]["status"] == 400
 
 
 async def test_hook_reads_endpoints_afresh_after_a_reload(harness: Harness) -> None:
@@ -122,12 +157,6 @@ async def test_hook_refuses_an_unreadable_forwarded_address(
     )
 
 
-def _request(peer: str, forwarded: list[str]) -> Request:
-    headers = [(b"x-forwarded-for", value.encode()) for value in forwarded]
-    scope = {"type": "http", "headers": headers, "client": (peer, 40000)}
-    return Request(scope)
-
-
 @pytest.mark.parametrize(
     ("peer", "forwarded", "expected"),
     [
@@ -148,7 +177,7 @@ def _request(peer: str, forwarded: list[str]) -> Request:
 )  # fmt: skip
 def test_client_address(peer: str, forwarded: list[str], expected: str | None) -> None:
     trusted = endpoint_config(trusted_proxies=["10.0.0.0/8"]).trusted_proxies
-    address = client_address(_request(peer, forwarded), trusted)
+    address = client_address(peer, forwarded, trusted)
     assert (None if address is None else str(address)) == expected
 
 
