@@ -303,7 +303,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
 def _figures(
     outcome: Outcome, processed: int, keys: Counter[str], in_flight: set[str]
 ) -> dict[str, Any]:
-    expected = {f"{uuid}:badge-to-timeclock:0" for uuid in outcome.answered}
+    expected = {f"main:{uuid}:badge-to-timeclock:0" for uuid in outcome.answered}
     doubled = {key for key, seen in keys.items() if seen > 1}
     for key in sorted(doubled - in_flight):
         print(f"duplicated, not in flight at a kill: {key}", file=sys.stderr)

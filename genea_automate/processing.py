@@ -114,7 +114,10 @@ class EventProcessor:
         engine = self._engine()
         try:
             decision = await self._store.decide(
-                stored, lambda state: engine.decide(event, state, self._clock.now())
+                stored,
+                lambda state: engine.decide(
+                    event, stored.ref, state, self._clock.now()
+                ),
             )
         except StoreUnavailableError:
             raise
@@ -162,7 +165,7 @@ def _log_decision(stored: StoredEvent, event: Event, decision: Decision) -> None
         queued = sum(
             1
             for action in decision.actions
-            if action.rule_id == rule_id and action.event_id is None
+            if action.rule_id == rule_id and action.event is None
         )
         logging.getLogger(f"genea_automate.rules.{rule_id}").info(
             "rule %s fired for event %s: %d action(s) queued",

@@ -83,7 +83,7 @@ def test_dlq_show_masks_what_the_plugin_calls_secret(
 ) -> None:
     assert main(["dlq", "show", "2", "-c", str(config)]) == 0
     out = capsys.readouterr().out
-    assert "  idempotency key: ev-1:alarm:1\n" in out
+    assert "  idempotency key: main:ev-1:alarm:1\n" in out
     assert "  attempts:        1 of 3\n" in out
     assert "s3cret" not in out and "token=abc" not in out
     assert '"X-Site": "HQ"' in out

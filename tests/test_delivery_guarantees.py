@@ -138,7 +138,7 @@ def test_http_500_forever_ends_in_the_dead_letters_and_dlq_retry_delivers_once(
     assert header.split()[:3] == ["ID", "FAILED", "AT"]
     assert row.split()[0] == "1" and "doomed" in row and "HTTP 500" in row
     shown = cli(daemon.config, "show", "1").stdout
-    assert "idempotency key: doomed:clock-in:0" in shown
+    assert "idempotency key: main:doomed:clock-in:0" in shown
     assert "attempts:        3 of 3" in shown
 
     target.default = Reply(200, "ok")
@@ -149,7 +149,7 @@ def test_http_500_forever_ends_in_the_dead_letters_and_dlq_retry_delivers_once(
     daemon.wait_for_log("delivered http POST", since=mark)
 
     keys = [r.headers["idempotency-key"] for r in target.requests]
-    assert keys == ["doomed:clock-in:0"] * 4
+    assert keys == ["main:doomed:clock-in:0"] * 4
     assert outbox(daemon) == [("delivered", 1)]
     assert cli(daemon.config, "list").stdout == "no dead letters\n"
 
@@ -177,7 +177,7 @@ def test_sigterm_lets_a_delivery_finish_within_the_bound_then_exits(
     daemon.start()
     daemon.wait_for_log("delivered http POST")
     keys = [r.headers["idempotency-key"] for r in target.requests]
-    assert keys == ["in-flight:clock-in:0"] * 2  # in flight at the stop: twice
+    assert keys == ["main:in-flight:clock-in:0"] * 2  # in flight at the stop: twice
     assert outbox(daemon) == [("delivered", 1)]
 
 

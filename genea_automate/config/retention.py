@@ -8,7 +8,9 @@
       every: 10m             # how often the store is pruned
 
 Pending events and actions are never pruned, nor dead letters (drop those with
-`genea-automate dlq drop`); traces follow the `traces` section.
+`genea-automate dlq drop`); traces and timer runs follow the `traces` section. Rule
+state (first arrivals, counted events, cooldowns) goes once no rule of the current
+file can ask about it (see genea_automate/retention.py).
 """
 
 from __future__ import annotations

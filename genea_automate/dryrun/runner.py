@@ -131,7 +131,7 @@ class DryRun:
 
         [stored] = await self._store.pending_events(1)
         decision = await self._store.decide(
-            stored, lambda state: self.engine.decide(event, state, when)
+            stored, lambda state: self.engine.decide(event, stored.ref, state, when)
         )
         assert decision is not None  # nothing else decides this store's events
         shown = tuple(self.shown(action) for action in decision.actions)

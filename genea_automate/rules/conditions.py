@@ -18,7 +18,7 @@ from genea_automate.rules.templates import (
     expression_template,
     template_variables,
 )
-from genea_automate.store.base import FirstArrival, StateTx
+from genea_automate.store.base import EventRef, FirstArrival, StateTx
 
 FALSE_WORDS = frozenset({"", "false", "0", "no", "off", "none"})
 
@@ -52,6 +52,7 @@ class EvaluationContext:
     now: datetime
     local_time: datetime  # the event's, or the run's in the timed rule's zone
     state: StateTx
+    ref: EventRef  # the event (its endpoint and uuid), or the timed run
     event: Event | None = None
     arrivals: Mapping[ArrivalSpec, FirstArrival | None] = field(default_factory=dict)
     run_variables: Mapping[str, Any] = field(default_factory=dict)
@@ -60,11 +61,12 @@ class EvaluationContext:
     def for_event(
         cls,
         event: Event,
+        ref: EventRef,
         now: datetime,
         state: StateTx,
         arrivals: Mapping[ArrivalSpec, FirstArrival | None] | None = None,
     ) -> EvaluationContext:
-        return cls(now, event.local_time, state, event, arrivals or {})
+        return cls(now, event.local_time, state, ref, event, arrivals or {})
 
     @cached_property
     def renderer(self) -> TemplateRenderer:
@@ -127,7 +129,8 @@ class FirstArrivalCondition:
         if record is None:
             return _no(f"the event names no {spec.scope.replace('_', ' ')}")
         day = spec.day(event)
-        if record.event_id == event.id:
+        # By endpoint and uuid: the same uuid on another endpoint is another event.
+        if record.event_id == ctx.ref.key:
             return _yes(f"first arrival of {day} at {scope_label(spec.scope, event)}")
         earlier = record.time.astimezone(event.local_time.tzinfo)
         who = record.who or "someone"

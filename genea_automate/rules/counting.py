@@ -15,7 +15,7 @@ from genea_automate.events.model import Event
 from genea_automate.rules.conditions import ConditionResult, EvaluationContext, no_event
 from genea_automate.rules.keys import scope_key, scope_noun, scope_phrase
 from genea_automate.rules.matching import EventFilter
-from genea_automate.store.base import StateTx
+from genea_automate.store.base import EventRef, StateTx
 
 # Counted events are kept this long past their window, so that an event the
 # controller buffered for up to a day still finds its neighbours.
@@ -39,17 +39,20 @@ class CountSpec:
         return f"{self.rule_id}:{kinds}:{self.per}:{value}"
 
 
-def record_counted(specs: Iterable[CountSpec], event: Event, state: StateTx) -> None:
+def record_counted(
+    specs: Iterable[CountSpec], event: Event, ref: EventRef, state: StateTx
+) -> None:
     """Record the event for every count that counts it, whatever rules then do.
 
     Like a first arrival, a counted event is a fact: it counts even when its
-    rule's other conditions turn it down.
+    rule's other conditions turn it down. It is counted by endpoint and uuid:
+    the same uuid on two endpoints is two events.
     """
     for spec in specs:
         key = spec.key(event)
         if key is not None and spec.counted.why_not(event) is None:
             forget = event.time - spec.within - LATE_EVENTS
-            state.record_event(key, event.id, event.time, forget_before=forget)
+            state.record_event(key, ref.key, event.time, forget_before=forget)
 
 
 def densest(times: list[datetime], at: datetime, within: timedelta) -> int:

@@ -32,7 +32,13 @@ from genea_automate.rules.steps import Plan, build_plan
 from genea_automate.rules.timed import TimedRule
 from genea_automate.rules.waits import resume_waits
 from genea_automate.scheduling.cron import CronExpression
-from genea_automate.store.base import ActionToQueue, Decision, FirstArrival, StateTx
+from genea_automate.store.base import (
+    ActionToQueue,
+    Decision,
+    EventRef,
+    FirstArrival,
+    StateTx,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,16 +96,19 @@ class RuleEngine:
             {c.spec for c in walk(conditions) if isinstance(c, CountCondition)}
         )
 
-    def decide(self, event: Event, state: StateTx, now: datetime) -> Decision:
+    def decide(
+        self, event: Event, ref: EventRef, state: StateTx, now: datetime
+    ) -> Decision:
         """Evaluate every rule against the event inside the store's transaction.
 
-        Before any rule: the event's arrivals and counts are recorded, and the
-        waits it ends resume.
+        `ref` names the event in rule state: its endpoint and uuid. Before any
+        rule: the event's arrivals and counts are recorded, and the waits it
+        ends resume.
         """
-        arrivals = self._track_arrivals(event, state)
-        record_counted(self._count_specs, event, state)
+        arrivals = self._track_arrivals(event, ref, state)
+        record_counted(self._count_specs, event, ref, state)
         actions, waits = resume_waits(event, state, now, self.plans)
-        ctx = EvaluationContext.for_event(event, now, state, arrivals)
+        ctx = EvaluationContext.for_event(event, ref, now, state, arrivals)
         traces, fired, waits_begun = [], [], 0
         for rule in self.rules:
             trace, queued = _evaluate_isolated(rule, event, ctx)
@@ -131,7 +140,7 @@ class RuleEngine:
         )
 
     def _track_arrivals(
-        self, event: Event, state: StateTx
+        self, event: Event, ref: EventRef, state: StateTx
     ) -> dict[ArrivalSpec, FirstArrival | None]:
         """Record the day's first arrival per scope, whichever rules then match.
 
@@ -144,7 +153,7 @@ class RuleEngine:
             if key is not None:
                 who = event.actor.name
                 arrivals[spec] = state.claim_first_arrival(
-                    key, event.id, event.time, who
+                    key, ref.key, event.time, who
                 )
         return arrivals
 

@@ -174,7 +174,7 @@ class Plan:
         ctx.state.add_wait(
             Wait(
                 rule_id=self.rule_id,
-                event_id=event.id,
+                started_by=ctx.ref,
                 step=step.index,
                 kinds=tuple(pattern.text for pattern in step.kinds),
                 key=wait_key(step.same, value),

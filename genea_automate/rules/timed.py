@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from genea_automate.rules.conditions import Condition, EvaluationContext
 from genea_automate.rules.steps import Plan
 from genea_automate.scheduling.cron import CronExpression
-from genea_automate.store.base import ActionToQueue, StateTx
+from genea_automate.store.base import ActionToQueue, EventRef, StateTx
 
 RUN_VARIABLES = frozenset({"rule", "now", "local_time"})
 
@@ -55,9 +55,9 @@ class TimedRule:
             "now": due.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             "local_time": local.isoformat(),
         }
-        ctx = EvaluationContext(now, local, state, run_variables=variables)
-        run_id = self.run_id(due)
-        trace: dict[str, Any] = {"rule": self.id, "run": run_id, "fired": False}
+        run = EventRef(self.run_id(due))  # no endpoint: a run belongs to none
+        ctx = EvaluationContext(now, local, state, run, run_variables=variables)
+        trace: dict[str, Any] = {"rule": self.id, "run": run.id, "fired": False}
         outcome = self.plan.start(self.conditions, ctx, due, trace)
-        actions = [dataclasses.replace(a, event_id=run_id) for a in outcome.actions]
+        actions = [dataclasses.replace(a, event=run) for a in outcome.actions]
         return trace, actions

@@ -2,7 +2,8 @@
 
 The steps after a wait, and its `on_timeout` steps, are rendered against the
 event that started the wait (the `door.held_open`, not the `door.secured`), and
-their actions belong to that event: its id is in their idempotency keys.
+their actions belong to that event: its endpoint and id are in their idempotency
+keys.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def resume_waits(
         if plan is None:
             traces.append({**trace, "outcome": "dropped", "note": problem})
             continue
-        ctx = EvaluationContext.for_event(Event.from_dict(wait.event), now, state)
+        ctx = started_context(wait, now, state)
         outcome = plan.run(wait.step + 1, ctx, after=event.time)
         actions += owned(outcome, wait)
         traces.append(outcome.traced(trace))
@@ -64,9 +65,16 @@ def time_out(
     wait: Wait, plan: Plan, state: StateTx, now: datetime
 ) -> tuple[list[ActionToQueue], Outcome]:
     """Render a wait's `on_timeout` steps against the event that started it."""
-    ctx = EvaluationContext.for_event(Event.from_dict(wait.event), now, state)
+    ctx = started_context(wait, now, state)
     outcome = plan.on_timeout(wait.step, ctx.renderer)
     return owned(outcome, wait), outcome
+
+
+def started_context(wait: Wait, now: datetime, state: StateTx) -> EvaluationContext:
+    """The context of the event that started the wait: the steps after it are
+    rendered against that event, and a wait they begin is that event's too."""
+    event = Event.from_dict(wait.event)
+    return EvaluationContext.for_event(event, wait.started_by, now, state)
 
 
 def current_plan(wait: Wait, plans: Mapping[str, Plan]) -> tuple[Plan | None, str]:
@@ -82,7 +90,7 @@ def current_plan(wait: Wait, plans: Mapping[str, Plan]) -> tuple[Plan | None, st
 def wait_trace(wait: Wait, outcome: str, note: str) -> dict[str, Any]:
     return {
         "rule": wait.rule_id,
-        "started_by": wait.event_id,
+        "started_by": wait.started_by.id,
         "step": str(wait.step),
         "for": " or ".join(wait.kinds),
         "deadline": wait.deadline.isoformat(),
@@ -93,4 +101,4 @@ def wait_trace(wait: Wait, outcome: str, note: str) -> dict[str, Any]:
 
 def owned(outcome: Outcome, wait: Wait) -> list[ActionToQueue]:
     """The actions, as belonging to the event that started the wait."""
-    return [dataclasses.replace(a, event_id=wait.event_id) for a in outcome.actions]
+    return [dataclasses.replace(a, event=wait.started_by) for a in outcome.actions]

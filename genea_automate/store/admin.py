@@ -133,3 +133,10 @@ class StoreAdmin(ABC):
         """Delete traces of events received before `older_than`, except each
         rule's `keep_per_rule` latest firings and latest non-firing matches;
         returns how many were deleted."""
+
+    @abstractmethod
+    async def prune_timer_runs(self, older_than: datetime, keep_per_rule: int) -> int:
+        """Delete the traces of timer work (timed rules' runs, waits that timed
+        out) recorded before `older_than`, except each rule's `keep_per_rule`
+        latest that fired and latest that did not; returns how many were
+        deleted. The `traces:` policy applies to them as to events' traces."""

@@ -15,6 +15,29 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
+class EventRef:
+    """Which event rule state and queued actions belong to.
+
+    Genea's uuids are unique per webhook, not across webhooks: two Genea
+    accounts, or the small decimal uuids of audit events, can bring the same
+    uuid to two endpoints, and those are two events. So an event is named by
+    its endpoint and its uuid.
+    """
+
+    id: str  # the event's uuid, or a timed run's id; what traces and logs show
+    # None for a timed run, and for a wait begun before endpoints were recorded.
+    endpoint: str | None = None
+
+    @property
+    def key(self) -> str:
+        """`<endpoint>:<id>`, or the id alone when there is no endpoint.
+
+        Rule state and idempotency keys are made of it.
+        """
+        return self.id if self.endpoint is None else f"{self.endpoint}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
     """A webhook body exactly as received and acknowledged."""
 
@@ -24,12 +47,16 @@ class StoredEvent:
     body: bytes
     received_at: datetime
 
+    @property
+    def ref(self) -> EventRef:
+        return EventRef(self.uuid, self.endpoint)
+
 
 @dataclass(frozen=True, slots=True)
 class FirstArrival:
     """The first arrival recorded for one scope key on one day."""
 
-    event_id: str
+    event_id: str  # the EventRef.key of the event that arrived
     time: datetime
     who: str | None
 
@@ -51,13 +78,15 @@ class ActionToQueue:
     not_after: float | None = None
     # The event the step belongs to, when not the one being decided: the steps
     # after a wait_for belong to the event that started the wait.
-    event_id: str | None = None
+    event: EventRef | None = None
 
-    def idempotency_key(self, event_id: str) -> str:
-        # Missing: the endpoint. Two endpoints receiving the same uuid (audit
-        # uuids are small numbers) would share keys, and the second's actions
-        # would be ignored as already queued.
-        return f"{event_id}:{self.rule_id}:{self.step}"
+    def idempotency_key(self, event: EventRef) -> str:
+        """`<endpoint>:<event id>:<rule id>:<step>`, unique in the outbox.
+
+        A timed run's, and a wait's begun before endpoints were recorded, have
+        no endpoint part; the wait's keeps the keys its earlier steps had.
+        """
+        return f"{event.key}:{self.rule_id}:{self.step}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +150,11 @@ class PrunePolicy:
     keep_events: int  # ...and of all but the newest this many
     dedup_before: datetime  # uuids received earlier are forgotten after that
     delivered_before: datetime  # delivered actions that finished earlier
+    # Rule state no rule can ask about any more (see retention.py for how long
+    # each is kept): first arrivals, counted events and cooldowns earlier.
+    arrivals_before: datetime
+    counted_before: datetime
+    cooldowns_before: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +162,7 @@ class Wait:
     """A `wait_for` step waiting for a later event (see rules/waits.py)."""
 
     rule_id: str
-    event_id: str  # the event that started the wait
+    started_by: EventRef  # the event that started the wait
     step: int  # the index of the wait_for step in the rule's `then`
     kinds: tuple[str, ...]  # the kind patterns awaited
     key: str  # the `same` scope and value, e.g. "door:<uuid>"
@@ -144,20 +178,22 @@ class StateTx(Protocol):
     or a pass of the timers."""
 
     def claim_first_arrival(
-        self, key: str, event_id: str, time: datetime, who: str | None
+        self, key: str, event_key: str, time: datetime, who: str | None
     ) -> FirstArrival:
         """Record this arrival as the first for `key` unless one is recorded.
 
-        Returns the record that stands afterwards: this event's, or the earlier one.
+        `event_key` is the arriving event's EventRef.key. Returns the record
+        that stands afterwards: this event's, or the earlier one.
         """
         ...
 
     def first_arrival(self, key: str) -> FirstArrival | None: ...
 
     def record_event(
-        self, key: str, event_id: str, time: datetime, *, forget_before: datetime
+        self, key: str, event_key: str, time: datetime, *, forget_before: datetime
     ) -> None:
-        """Count an event under `key`; forget its events before `forget_before`."""
+        """Count an event (by its EventRef.key) under `key`, once; forget the
+        events of `key` before `forget_before`."""
         ...
 
     def event_times(self, key: str, since: datetime, until: datetime) -> list[datetime]:
@@ -197,7 +233,7 @@ class StateTx(Protocol):
     def queue_actions(
         self, actions: Sequence[ActionToQueue], at: datetime, event_time: datetime
     ) -> None:
-        """Queue actions outside an event's decision; each names its `event_id`."""
+        """Queue actions outside an event's decision; each names its `event`."""
         ...
 
     def record_run(self, rule_id: str, ref: str, at: datetime, trace: Any) -> None:
@@ -288,8 +324,9 @@ class Store(ABC):
         """Delete one dead letter; False when there is none with that id."""
 
     @abstractmethod
-    async def prune(self, policy: PrunePolicy, limit: int) -> int:
-        """Remove at most `limit` rows of each kind; returns how many went."""
+    async def prune(self, policy: PrunePolicy, limit: int) -> dict[str, int]:
+        """Remove at most `limit` rows of each kind; returns how many went, per
+        kind ("event bodies", "first arrivals"...), as the log names them."""
 
     @property
     @abstractmethod

@@ -1,9 +1,12 @@
 """The tables of the store, as SQL both backends can run."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Columns added after version 1, for stores created before them.
-ADDED_COLUMNS = {"outbox": {"event_time": "TEXT", "not_after": "REAL"}}
+ADDED_COLUMNS = {
+    "outbox": {"event_time": "TEXT", "not_after": "REAL"},
+    "waits": {"endpoint": "TEXT"},
+}
 
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -72,7 +75,10 @@ CREATE TABLE IF NOT EXISTS cooldowns (
 CREATE TABLE IF NOT EXISTS waits (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     rule_id TEXT NOT NULL,
+    -- The EventRef.key of the event that started the wait, and its endpoint
+    -- (NULL in waits begun before version 3, whose event_id is the bare uuid).
     event_id TEXT NOT NULL,
+    endpoint TEXT,
     step INTEGER NOT NULL,
     kinds TEXT NOT NULL,
     key TEXT NOT NULL,

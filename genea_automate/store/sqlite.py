@@ -34,6 +34,7 @@ from genea_automate.store.base import (
 from genea_automate.store.lockfile import LockFile
 from genea_automate.store.schema import ADDED_COLUMNS, SCHEMA_VERSION, SQLITE_SCHEMA
 from genea_automate.store.sqlite_admin import SqliteAdmin
+from genea_automate.store.sqlite_prune import prune_rule_state
 from genea_automate.store.sqlite_state import SqliteState, insert_actions
 from genea_automate.store.sqltime import from_text, to_text
 from genea_automate.store.writer import WriterThread
@@ -341,15 +342,20 @@ class SqliteStore(Store):
 
         return await self._call(delete)
 
-    async def prune(self, policy: PrunePolicy, limit: int) -> int:
-        def delete(connection: sqlite3.Connection) -> int:
-            return (
-                _prune_events(connection, policy, limit)
-                + _forget_uuids(connection, policy.dedup_before, limit)
-                + _prune_delivered(connection, policy.delivered_before, limit)
-            )
+    async def prune(self, policy: PrunePolicy, limit: int) -> dict[str, int]:
+        def delete(connection: sqlite3.Connection) -> dict[str, int]:
+            return {
+                "event bodies": _prune_events(connection, policy, limit),
+                "uuids": _forget_uuids(connection, policy.dedup_before, limit),
+                "delivered actions": _prune_delivered(
+                    connection, policy.delivered_before, limit
+                ),
+            }
 
-        return await self._call(delete)
+        # Two jobs, so that a waiting webhook can go between them.
+        done = await self._call(delete)
+        state = await self._call(lambda c: prune_rule_state(c, policy, limit))
+        return {**done, **state}
 
     @property
     def admin(self) -> StoreAdmin:
@@ -496,4 +502,4 @@ def _record_decision(
         (event.seq, event.uuid, json.dumps(decision.trace, default=str)),
     )
     event_time = decision.event_time or event.received_at
-    insert_actions(connection, decision.actions, event.uuid, decided_at, event_time)
+    insert_actions(connection, decision.actions, event.ref, decided_at, event_time)

@@ -26,6 +26,7 @@ from genea_automate.store.admin import (
     StoreAdmin,
 )
 from genea_automate.store.base import StoredEvent
+from genea_automate.store.sqlite_prune import prunable_timer_runs, timer_run_deleter
 from genea_automate.store.sqltime import from_text, to_text
 
 T = TypeVar("T")
@@ -137,9 +138,24 @@ class SqliteAdmin(StoreAdmin):
         doomed = await self._read(
             lambda db: _prunable_traces(db, to_text(older_than), keep_per_rule)
         )
-        for start in range(0, len(doomed), DELETE_BATCH):
-            await self._write(_deleter(doomed[start : start + DELETE_BATCH]))
+        await self._delete_in_batches(doomed, _deleter)
         return len(doomed)
+
+    async def prune_timer_runs(self, older_than: datetime, keep_per_rule: int) -> int:
+        doomed = await self._read(
+            lambda db: prunable_timer_runs(db, to_text(older_than), keep_per_rule)
+        )
+        await self._delete_in_batches(doomed, timer_run_deleter)
+        return len(doomed)
+
+    async def _delete_in_batches(
+        self,
+        ids: list[int],
+        deleter: Callable[[list[int]], Callable[[sqlite3.Connection], None]],
+    ) -> None:
+        """Each batch is its own short job, behind any waiting webhook."""
+        for start in range(0, len(ids), DELETE_BATCH):
+            await self._write(deleter(ids[start : start + DELETE_BATCH]))
 
 
 def _event_filters(query: EventQuery) -> tuple[str, list[Any]]:

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from genea_automate.store.base import ActionToQueue, FirstArrival, Wait
+from genea_automate.store.base import ActionToQueue, EventRef, FirstArrival, Wait
 from genea_automate.store.sqltime import from_text, to_text
 
 _WAIT_COLUMNS = (
-    "rule_id, event_id, step, kinds, key, not_before, deadline, event, fingerprint"
+    "rule_id, event_id, endpoint, step, kinds, key, not_before, deadline, event, "
+    "fingerprint"
 )
 
 
@@ -23,12 +24,12 @@ class SqliteState:
         self._connection = connection
 
     def claim_first_arrival(
-        self, key: str, event_id: str, time: datetime, who: str | None
+        self, key: str, event_key: str, time: datetime, who: str | None
     ) -> FirstArrival:
         self._connection.execute(
             "INSERT OR IGNORE INTO first_arrivals (key, event_id, time, who) "
             "VALUES (?, ?, ?, ?)",
-            (key, event_id, to_text(time), who),
+            (key, event_key, to_text(time), who),
         )
         record = self.first_arrival(key)
         assert record is not None  # inserted just now, or there before
@@ -41,12 +42,12 @@ class SqliteState:
         return None if row is None else FirstArrival(row[0], from_text(row[1]), row[2])
 
     def record_event(
-        self, key: str, event_id: str, time: datetime, *, forget_before: datetime
+        self, key: str, event_key: str, time: datetime, *, forget_before: datetime
     ) -> None:
         self._connection.execute(
             "INSERT OR IGNORE INTO counted_events (key, event_id, time) "
             "VALUES (?, ?, ?)",
-            (key, event_id, to_text(time)),
+            (key, event_key, to_text(time)),
         )
         self._connection.execute(
             "DELETE FROM counted_events WHERE key = ? AND time < ?",
@@ -76,10 +77,12 @@ class SqliteState:
 
     def add_wait(self, wait: Wait) -> None:
         self._connection.execute(
-            f"INSERT INTO waits ({_WAIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO waits ({_WAIT_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 wait.rule_id,
-                wait.event_id,
+                wait.started_by.key,
+                wait.started_by.endpoint,
                 wait.step,
                 json.dumps(wait.kinds),
                 wait.key,
@@ -139,19 +142,19 @@ class SqliteState:
 def insert_actions(
     connection: sqlite3.Connection,
     actions: Sequence[ActionToQueue],
-    event_id: str | None,
+    event: EventRef | None,
     queued_at: datetime,
     event_time: datetime,
 ) -> None:
-    """Queue actions in the outbox, under their own event id or else `event_id`."""
+    """Queue actions in the outbox, under their own event or else `event`."""
     now = to_text(queued_at)
     rows = []
     for action in actions:
-        owner = action.event_id or event_id
+        owner = action.event or event
         assert owner is not None, "an action queued by a timer names its event"
         rows.append(
             (
-                owner,
+                owner.id,
                 action.rule_id,
                 action.step,
                 action.plugin,
@@ -179,10 +182,11 @@ def insert_actions(
 
 
 def _wait(row: tuple[Any, ...]) -> Wait:
-    rule_id, event_id, step, kinds, key, not_before, deadline, event, fp, id_ = row
+    rule_id, event_key, endpoint, *rest = row
+    step, kinds, key, not_before, deadline, event, fp, id_ = rest
     return Wait(
         rule_id,
-        event_id,
+        _started_by(event_key, endpoint),
         step,
         tuple(json.loads(kinds)),
         key,
@@ -192,3 +196,11 @@ def _wait(row: tuple[Any, ...]) -> Wait:
         fp,
         id_,
     )
+
+
+def _started_by(event_key: str, endpoint: str | None) -> EventRef:
+    """The EventRef whose key `add_wait` stored; a wait begun before endpoints
+    were recorded has none, and its key is the bare uuid."""
+    if endpoint is None:
+        return EventRef(event_key)
+    return EventRef(event_key.removeprefix(f"{endpoint}:"), endpoint)

@@ -164,7 +164,7 @@ async def test_delivery_paces_a_plugin_with_min_interval(store: SqliteStore) -> 
     await run_until(worker_for(store, plugin), lambda: len(plugin.delivered) == 3)
     gaps = [later - earlier for earlier, later in pairwise(plugin.starts)]
     assert min(gaps) >= 0.3
-    assert plugin.delivered == ["ev-1:r:0", "ev-1:r:1", "ev-1:r:2"]
+    assert plugin.delivered == ["main:ev-1:r:0", "main:ev-1:r:1", "main:ev-1:r:2"]
 
 
 async def test_delivery_circuit_breaker_pauses_a_failing_target(
@@ -219,7 +219,7 @@ async def test_delivery_paused_waits_for_deliveries_in_flight(
             await asyncio.sleep(0.01)
     asyncio.get_running_loop().call_later(0.2, release.set)
     async with worker.paused():
-        assert plugin.delivered == ["ev-1:r:0"]
+        assert plugin.delivered == ["main:ev-1:r:0"]
         await worker.run_once()
         assert len(plugin.starts) == 1  # the next one waits for the reload
     async with asyncio.timeout(5):

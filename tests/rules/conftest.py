@@ -7,7 +7,7 @@ import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -28,7 +28,11 @@ slack:
   ops: {webhook_url: "http://127.0.0.1:1/slack"}
 """
 
-Decide = Callable[[dict[str, Any] | bytes], Awaitable[Decision]]
+
+class Decide(Protocol):
+    def __call__(
+        self, data: dict[str, Any] | bytes, endpoint: str = "main"
+    ) -> Awaitable[Decision]: ...
 
 
 @pytest.fixture
@@ -56,11 +60,14 @@ async def rules(
             store, clock, lambda: engine, lambda: "UTC", lambda: None
         )
 
-        async def decide(data: dict[str, Any] | bytes) -> Decision:
-            """Decide a payload, given as a dict or as the exact bytes sent."""
+        async def decide(
+            data: dict[str, Any] | bytes, endpoint: str = "main"
+        ) -> Decision:
+            """Decide a payload, given as a dict or as the exact bytes sent, as
+            received on `endpoint`."""
             body = data if isinstance(data, bytes) else body_of(data)
             uuid = str(json.loads(body)["uuid"])
-            await store.ingest("main", uuid, body, clock.now())
+            await store.ingest(endpoint, uuid, body, clock.now())
             [stored] = await store.pending_events(1)
             decision = await processor.process(stored)
             assert decision is not None

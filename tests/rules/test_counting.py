@@ -61,6 +61,17 @@ async def test_count_three_denials_over_two_doors_do_not_fire(rules: Rules) -> N
     assert verdicts == [False, False, False]
 
 
+async def test_count_same_uuid_on_other_endpoints_counts_each(rules: Rules) -> None:
+    """Events are counted by endpoint and uuid: two Genea accounts may send
+    the same uuid, and those are two events."""
+    decide = await rules(PROBING.format(cooldown=""))
+    verdicts = []
+    for endpoint, at in (("main", "15:00:00"), ("b", "15:01:00"), ("c", "15:02:00")):
+        decision = await decide(denied("7", at), endpoint=endpoint)
+        verdicts.append(bool(decision.fired))
+    assert verdicts == [False, False, True]
+
+
 async def test_count_trace_says_how_many(rules: Rules) -> None:
     decide = await rules(PROBING.format(cooldown=""))
     await decide(denied("d1", "15:00:00"))

@@ -60,6 +60,22 @@ async def test_first_arrival_late_event_does_not_fire_again(rules: Rules) -> Non
     assert buffered_0750.fired == []
 
 
+async def test_first_arrival_same_uuid_on_another_endpoint_is_not_first(
+    rules: Rules,
+) -> None:
+    """The claim names the event by endpoint and uuid: the same uuid on another
+    endpoint is another, later arrival, not the event that made the claim."""
+    decide = await rules(COFFEE)
+    first = await decide(granted("7", "2025-03-03T13:58:11.000Z"))
+    other = await decide(granted("7", "2025-03-03T15:00:00.000Z"), endpoint="other")
+
+    assert (first.fired, other.fired) == (["coffee"], [])
+    [condition] = rule_trace(other, "coffee")["conditions"]
+    assert condition["detail"] == (
+        "not the first: Jordan Example arrived 08:58 local on 2025-03-03"
+    )
+
+
 async def test_first_arrival_is_a_fact_whatever_the_schedule(rules: Rules) -> None:
     decide = await rules("""
         schedules:

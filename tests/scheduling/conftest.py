@@ -71,11 +71,11 @@ class Timers:
         assert self.engine is not None
         return self.engine
 
-    async def post(self, data: dict[str, Any]) -> Decision:
-        """Store one payload and decide it now."""
+    async def post(self, data: dict[str, Any], endpoint: str = "main") -> Decision:
+        """Store one payload, as received on `endpoint`, and decide it now."""
         assert self._store is not None and self._processor is not None
         await self._store.ingest(
-            "main", str(data["uuid"]), body_of(data), self.clock.now()
+            endpoint, str(data["uuid"]), body_of(data), self.clock.now()
         )
         [stored] = await self._store.pending_events(1)
         decision = await self._processor.process(stored)
@@ -97,6 +97,11 @@ class Timers:
         return self._rows(
             "SELECT event_id, rule_id, step, payload FROM outbox ORDER BY id"
         )
+
+    def keys(self) -> list[str]:
+        """The idempotency key of every queued action, in order."""
+        rows = self._rows("SELECT idempotency_key FROM outbox ORDER BY id")
+        return [key for (key,) in rows]
 
     def timer_traces(self) -> list[dict[str, Any]]:
         return [

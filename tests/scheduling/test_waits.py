@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from datetime import timedelta
 from typing import Any
 
+from genea_automate.store import EventRef
 from tests.scheduling.conftest import Timers
 from tests.support.genea import payload
 
@@ -77,7 +80,9 @@ async def test_wait_for_ended_by_the_same_door_renders_against_the_first_event(
     timers.clock.advance(timedelta(seconds=40))
     decision = await timers.post(secured("secured-1"))
 
-    assert [(a.event_id, a.step) for a in decision.actions] == [("held-1", "2")]
+    assert [(a.event, a.step) for a in decision.actions] == [
+        (EventRef("held-1", "main"), "2")
+    ]
     [wait] = decision.trace["waits"]
     assert (wait["started_by"], wait["outcome"], wait["fired"]) == (
         "held-1",
@@ -225,3 +230,49 @@ async def test_wait_for_steps_can_wait_again(timers: Timers) -> None:
         ("1", "closed"),
         ("2.on_timeout.0", "Studio Main Entrance closed, not locked"),
     ]
+
+
+async def test_wait_for_same_uuid_on_two_endpoints_is_two_waits(
+    timers: Timers,
+) -> None:
+    """Two endpoints may send the same uuid (two Genea accounts): each event
+    begins its own wait, and the steps after it belong to that event."""
+    await timers.load(rules())
+    await timers.post(held_open())
+    other = await timers.post(held_open(), endpoint="other")
+    ended = await timers.post(secured("secured-1"))
+
+    assert other.waits_begun == 1
+    assert [a.event for a in ended.actions] == [
+        EventRef("held-1", "main"),
+        EventRef("held-1", "other"),
+    ]
+    assert timers.keys() == [
+        "main:held-1:door-left-open:0",
+        "other:held-1:door-left-open:0",
+        "main:held-1:door-left-open:2",
+        "other:held-1:door-left-open:2",
+    ]
+
+
+async def test_wait_for_begun_before_endpoints_were_recorded_keeps_its_keys(
+    timers: Timers,
+) -> None:
+    """The previous version (schema 2) named a wait's event by its uuid alone
+    and keyed its actions `<uuid>:<rule>:<step>`; the steps after such a wait
+    keep that form, and the event that began it is not decided again."""
+    await timers.load(rules())
+    await timers.post(held_open())
+    await timers.close()
+    with closing(sqlite3.connect(timers.folder / "store.db")) as db:
+        db.executescript(
+            "ALTER TABLE waits DROP COLUMN endpoint;"
+            "UPDATE waits SET event_id = 'held-1';"
+            "UPDATE outbox SET idempotency_key = 'held-1:door-left-open:0';"
+            "UPDATE meta SET value = '2' WHERE name = 'schema';"
+        )
+    await timers.start()
+    ended = await timers.post(secured("secured-1"))
+
+    assert [a.event for a in ended.actions] == [EventRef("held-1")]
+    assert timers.keys() == ["held-1:door-left-open:0", "held-1:door-left-open:2"]

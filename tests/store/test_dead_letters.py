@@ -64,7 +64,7 @@ async def test_store_dead_letters_list_show_retry_and_drop(store: SqliteStore) -
     later = NOW + timedelta(hours=1)
     assert await store.retry_dead([first, 999], later) == [first]
     [item] = await store.due_actions(later, 10)
-    assert (item.id, item.attempts, item.idempotency_key) == (first, 0, "ev:r:0")
+    assert (item.id, item.attempts, item.idempotency_key) == (first, 0, "main:ev:r:0")
     assert await store.retry_dead([first], later) == []  # not dead any more
 
     assert await store.drop_dead(second) is True
@@ -109,4 +109,4 @@ async def test_store_created_by_version_1_gains_the_new_columns(tmp_path: Path) 
     assert (item.event_time, item.not_after) == (item.created_at, None)
     with sqlite3.connect(path) as db:
         version = db.execute("SELECT value FROM meta WHERE name = 'schema'")
-        assert version.fetchone() == ("2",)
+        assert version.fetchone() == ("3",)

@@ -37,7 +37,9 @@ async def store(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[SqliteStore
 
 def config_with(retention: RetentionConfig) -> Callable[[], Any]:
     traces = TracesConfig(keep_for="1d", keep_per_rule=0)
-    return lambda: SimpleNamespace(retention=retention, traces=traces)
+    return lambda: SimpleNamespace(
+        retention=retention, traces=traces, max_event_age=None
+    )
 
 
 def log_action(step: str) -> ActionToQueue:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import closing
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +13,13 @@ import pytest
 
 from genea_automate.clock import FrozenClock
 from genea_automate.errors import StoreUnavailableError
-from genea_automate.store import ActionToQueue, Decision, StateTx, open_store
+from genea_automate.store import (
+    ActionToQueue,
+    Decision,
+    EventRef,
+    StateTx,
+    open_store,
+)
 from genea_automate.store.sqlite import SqliteStore
 from tests.support.readonly import unwritable
 
@@ -97,8 +106,40 @@ async def test_store_decide_commits_actions_and_marks_event(store: SqliteStore) 
     assert decision is not None and decision.fired == ["r"]
     assert await store.pending_events(10) == []
     [item] = await store.due_actions(NOW + timedelta(days=1), 10)
-    assert item.idempotency_key == "u1:r:0"
+    assert item.idempotency_key == "main:u1:r:0"
     assert await store.decide(event, lambda state: decision_with(action())) is None
+
+
+async def test_store_outbox_keys_name_the_endpoint_and_uuid(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """An action is queued once per event, and an event is its endpoint and
+    uuid; a timed run, or a wait begun before endpoints were recorded, has no
+    endpoint and keeps the key form it had."""
+    owners = [
+        EventRef("7", "main"),
+        EventRef("7", "main"),
+        EventRef("7", "audit"),
+        EventRef("nightly@2025-03-03T14:00Z"),
+    ]
+
+    def queue(owner: EventRef) -> Callable[[StateTx], None]:
+        return lambda state: state.queue_actions(
+            [replace(action(), event=owner)], NOW, NOW
+        )
+
+    for owner in owners:
+        await store.transact(queue(owner))
+
+    with closing(sqlite3.connect(tmp_path / "store.db")) as db:
+        rows = db.execute(
+            "SELECT event_id, idempotency_key FROM outbox ORDER BY id"
+        ).fetchall()
+    assert rows == [
+        ("7", "main:7:r:0"),
+        ("7", "audit:7:r:0"),
+        ("nightly@2025-03-03T14:00Z", "nightly@2025-03-03T14:00Z:r:0"),
+    ]
 
 
 async def test_store_decide_that_raises_leaves_nothing(store: SqliteStore) -> None:
