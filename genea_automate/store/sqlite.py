@@ -78,6 +78,14 @@ class SqliteTransactions:
         connection.execute("RELEASE job")
         return result, None
 
+    def run_single(
+        self, connection: sqlite3.Connection, operation: Callable[[Any], Any]
+    ) -> tuple[Any, BaseException | None]:
+        try:
+            return operation(connection), None
+        except Exception as exc:
+            return None, self.failure(exc) or exc
+
     def failure(self, exc: BaseException) -> StoreUnavailableError | None:
         if isinstance(exc, sqlite3.Error):
             return StoreUnavailableError(f"SQLite: {exc}")
@@ -169,11 +177,17 @@ class SqliteStore(Store):
         return connection
 
     async def _call(
-        self, operation: Callable[[sqlite3.Connection], T], *, urgent: bool = False
+        self,
+        operation: Callable[[sqlite3.Connection], T],
+        *,
+        urgent: bool = False,
+        single_statement: bool = False,
     ) -> T:
         started = time.perf_counter()
         try:
-            return await self._writer.call(operation, urgent=urgent)
+            return await self._writer.call(
+                operation, urgent=urgent, single_statement=single_statement
+            )
         finally:
             metrics.store_called(urgent, time.perf_counter() - started)
 
@@ -190,7 +204,7 @@ class SqliteStore(Store):
             )
             return cursor.rowcount == 1
 
-        return await self._call(insert, urgent=True)
+        return await self._call(insert, urgent=True, single_statement=True)
 
     async def pending_events(self, limit: int) -> list[StoredEvent]:
         def select(connection: sqlite3.Connection) -> list[StoredEvent]:
@@ -229,15 +243,13 @@ class SqliteStore(Store):
                 (f"error: {error}"[:500], seq),
             )
 
-        await self._call(mark)
+        await self._call(mark, single_statement=True)
 
     async def due_actions(self, now: datetime, limit: int) -> list[OutboxItem]:
         def select(connection: sqlite3.Connection) -> list[OutboxItem]:
             rows = connection.execute(
-                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id IN ("
-                "  SELECT MIN(id) FROM outbox WHERE state = 'pending' "
-                "  GROUP BY order_key"
-                ") AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+                f"{_HEADS} SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id IN heads "
+                "AND next_attempt_at <= ? ORDER BY id LIMIT ?",
                 (to_text(now), limit),
             ).fetchall()
             return [_outbox_item(row) for row in rows]
@@ -247,9 +259,8 @@ class SqliteStore(Store):
     async def next_action_due(self, busy: frozenset[str]) -> datetime | None:
         def select(connection: sqlite3.Connection) -> datetime | None:
             heads = connection.execute(
-                "SELECT order_key, next_attempt_at FROM outbox WHERE id IN ("
-                "  SELECT MIN(id) FROM outbox WHERE state = 'pending' "
-                "  GROUP BY order_key)"
+                f"{_HEADS} SELECT order_key, next_attempt_at FROM outbox "
+                "WHERE id IN heads"
             ).fetchall()
             times = [due for key, due in heads if key not in busy]
             return from_text(min(times)) if times else None
@@ -264,7 +275,7 @@ class SqliteStore(Store):
                 (to_text(at), item_id),
             )
 
-        await self._call(update)
+        await self._call(update, single_statement=True)
 
     async def action_failed(
         self, item_id: int, error: str, retry_at: datetime | None
@@ -283,7 +294,7 @@ class SqliteStore(Store):
                 (error, to_text(retry_at), item_id),
             )
 
-        await self._call(update)
+        await self._call(update, single_statement=True)
 
     async def action_deferred(
         self, item_id: int, reason: str, retry_at: datetime
@@ -294,7 +305,7 @@ class SqliteStore(Store):
                 (reason, to_text(retry_at), item_id),
             )
 
-        await self._call(update)
+        await self._call(update, single_statement=True)
 
     async def dead_letters(self, limit: int) -> list[DeadLetter]:
         def select(connection: sqlite3.Connection) -> list[DeadLetter]:
@@ -370,6 +381,22 @@ class SqliteStore(Store):
 
         await self._call(probe)
 
+
+# The oldest pending action of each ordering key: only it may be delivered.
+# The keys are walked one index seek at a time, so the cost grows with the
+# number of keys, not with the actions piled up behind a target that is down.
+_HEADS = (
+    "WITH RECURSIVE keys(k) AS ("
+    "  SELECT (SELECT MIN(order_key) FROM outbox WHERE state = 'pending') "
+    "  UNION ALL "
+    "  SELECT (SELECT MIN(order_key) FROM outbox "
+    "          WHERE state = 'pending' AND order_key > k) "
+    "  FROM keys WHERE k IS NOT NULL"
+    "), heads(id) AS ("
+    "  SELECT (SELECT MIN(id) FROM outbox WHERE state = 'pending' AND order_key = k) "
+    "  FROM keys WHERE k IS NOT NULL"
+    ")"
+)
 
 _OUTBOX_COLUMNS = (
     "id, event_id, rule_id, step, plugin, payload, order_key, description, "
