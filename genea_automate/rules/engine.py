@@ -95,6 +95,10 @@ class RuleEngine:
         self._count_specs = tuple(
             {c.spec for c in walk(conditions) if isinstance(c, CountCondition)}
         )
+        # Without a wait_for step no event can end a wait, so it skips the lookup.
+        # A wait left by an earlier rules file then ends at its deadline, where
+        # the timers drop it as they would have done here.
+        self._waits_possible = any(plan.waits for plan in self.plans.values())
 
     def decide(
         self, event: Event, ref: EventRef, state: StateTx, now: datetime
@@ -107,7 +111,11 @@ class RuleEngine:
         """
         arrivals = self._track_arrivals(event, ref, state)
         record_counted(self._count_specs, event, ref, state)
-        actions, waits = resume_waits(event, state, now, self.plans)
+        actions, waits = (
+            resume_waits(event, state, now, self.plans)
+            if self._waits_possible
+            else ([], [])
+        )
         ctx = EvaluationContext.for_event(event, ref, now, state, arrivals)
         traces, fired, waits_begun = [], [], 0
         for rule in self.rules:

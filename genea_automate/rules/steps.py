@@ -106,6 +106,11 @@ class Plan:
     fingerprint: str
     on_missed: OnMissedConfig
 
+    @property
+    def waits(self) -> bool:
+        """Whether a wait_for step is among the steps."""
+        return any(isinstance(step, WaitStep) for step in self.steps)
+
     def run(self, start: int, ctx: EvaluationContext, after: datetime) -> Outcome:
         """Render the steps from `start` up to the first wait_for, and begin it.
 

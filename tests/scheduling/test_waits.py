@@ -208,6 +208,26 @@ async def test_wait_for_of_a_changed_rule_is_dropped(timers: Timers) -> None:
     )
 
 
+async def test_wait_of_a_removed_rule_is_dropped_at_its_deadline(
+    timers: Timers,
+) -> None:
+    """With no wait_for left in the rules, events no longer look for waits; the
+    timers still drop the old one at its deadline, with the reason."""
+    await timers.load(rules())
+    await timers.post(held_open())
+    await timers.load(
+        "rules: [{id: other, when: door.secured, then: [{log: {message: x}}]}]"
+    )
+
+    decision = await timers.post(secured("secured-1"))
+    assert "waits" not in decision.trace
+    [outcome] = await timers.run_due(timedelta(minutes=2))
+    assert (outcome.outcome, outcome.note) == (
+        "dropped",
+        "rule door-left-open is no longer in the rules file",
+    )
+
+
 async def test_wait_for_steps_can_wait_again(timers: Timers) -> None:
     await timers.load("""
         rules:
