@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -30,6 +30,8 @@ from genea_automate.store import Store, open_store
 logger = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 5.0
+RESTART_WAITS = (1.0, 5.0, 30.0)  # then every 30 s while it keeps failing
+HEALTHY_RUN = 300.0  # a loop that ran this long starts its waits over
 
 
 class Daemon:
@@ -89,12 +91,16 @@ class Daemon:
         await self.store.open()
         for plugin in self.plugins.values():
             await plugin.start()
+        loops: dict[str, Callable[[], Awaitable[None]]] = {
+            "event processing": self.processor.run,
+            "delivery": self.worker.run,
+            "timers": self.timers.run,
+            "rules reload": self.reloader.watch,
+            "store pruning": self.pruner.run,
+        }
         self._tasks = [
-            asyncio.create_task(self.processor.run(), name="processor"),
-            asyncio.create_task(self.worker.run(), name="delivery"),
-            asyncio.create_task(self.timers.run(), name="timers"),
-            asyncio.create_task(self.reloader.watch(), name="reload"),
-            asyncio.create_task(self.pruner.run(), name="retention"),
+            asyncio.create_task(keep_running(name, run), name=name)
+            for name, run in loops.items()
         ]
         # Only the main thread may handle signals; tests may run elsewhere.
         with contextlib.suppress(ValueError, RuntimeError):
@@ -131,3 +137,31 @@ class Daemon:
             await plugin.stop()
         await self.store.close()
         logger.info("genea-automate stopped")
+
+
+async def keep_running(name: str, run: Callable[[], Awaitable[None]]) -> None:
+    """Run a background loop for the daemon's lifetime.
+
+    The loops handle the failures they expect (a store or a target down). A bug
+    that escapes one would otherwise end it silently while webhooks are still
+    acknowledged: it is logged with its traceback, and the loop starts again.
+    """
+    failures = 0
+    clock = asyncio.get_running_loop()
+    while True:
+        started = clock.time()
+        try:
+            await run()
+        except Exception:
+            if clock.time() - started > HEALTHY_RUN:
+                failures = 0
+            wait = RESTART_WAITS[min(failures, len(RESTART_WAITS) - 1)]
+            logger.exception(
+                "%s stopped on an unexpected error; starting it again in %gs",
+                name, wait,
+            )  # fmt: skip
+        else:
+            wait = RESTART_WAITS[0]
+            logger.error("%s ended unexpectedly; starting it again", name)
+        failures += 1
+        await asyncio.sleep(wait)

@@ -1,0 +1,64 @@
+"""A bug escaping a background loop is logged, and the loop starts again."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from genea_automate import app
+
+
+async def test_a_loop_that_raises_is_logged_and_started_again(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(app, "RESTART_WAITS", (0.0,))
+    calls = 0
+    second_run = asyncio.Event()
+
+    async def run() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a bug in the loop")
+        second_run.set()
+        await asyncio.Event().wait()  # runs until cancelled, as the loops do
+
+    task = asyncio.create_task(app.keep_running("event processing", run))
+    await asyncio.wait_for(second_run.wait(), timeout=5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.getMessage() == (
+        "event processing stopped on an unexpected error; starting it again in 0s"
+    )
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "a bug in the loop"
+
+
+async def test_waits_between_restarts_grow(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(app, "RESTART_WAITS", (0.0, 0.001, 0.002))
+    third_run = asyncio.Event()
+    calls = 0
+
+    async def run() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            third_run.set()
+            await asyncio.Event().wait()
+        raise RuntimeError("still broken")
+
+    task = asyncio.create_task(app.keep_running("delivery", run))
+    await asyncio.wait_for(third_run.wait(), timeout=5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    waits = [r.getMessage().rsplit(" ", 1)[-1] for r in caplog.records]
+    assert waits == ["0s", "0.001s", "0.002s"]
