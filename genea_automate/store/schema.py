@@ -1,11 +1,16 @@
 """The tables of the store, as SQL both backends can run."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Columns added after version 1, for stores created before them.
 ADDED_COLUMNS = {
     "outbox": {"event_time": "TEXT", "not_after": "REAL"},
     "waits": {"endpoint": "TEXT"},
+    # When a state row was last written, by the daemon's clock: pruning goes by
+    # it, since an event's own time may be days off (a controller's clock).
+    "first_arrivals": {"recorded_at": "TEXT"},
+    "counted_events": {"recorded_at": "TEXT"},
+    "cooldowns": {"recorded_at": "TEXT"},
 }
 
 SQLITE_SCHEMA = """
@@ -29,7 +34,8 @@ CREATE TABLE IF NOT EXISTS first_arrivals (
     key TEXT PRIMARY KEY,
     event_id TEXT NOT NULL,
     time TEXT NOT NULL,
-    who TEXT
+    who TEXT,
+    recorded_at TEXT
 );
 CREATE TABLE IF NOT EXISTS traces (
     event_seq INTEGER PRIMARY KEY,
@@ -65,12 +71,14 @@ CREATE TABLE IF NOT EXISTS counted_events (
     key TEXT NOT NULL,
     event_id TEXT NOT NULL,
     time TEXT NOT NULL,
+    recorded_at TEXT,
     PRIMARY KEY (key, event_id)
 );
 CREATE INDEX IF NOT EXISTS counted_events_time ON counted_events (key, time);
 CREATE TABLE IF NOT EXISTS cooldowns (
     key TEXT PRIMARY KEY,
-    fired_at TEXT NOT NULL
+    fired_at TEXT NOT NULL,
+    recorded_at TEXT
 );
 CREATE TABLE IF NOT EXISTS waits (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -227,14 +227,16 @@ class SqliteStore(Store):
             ).fetchone()
             if row is None or row[0] != "pending":
                 return None
-            decision = decide(SqliteState(connection))
+            decision = decide(SqliteState(connection, self.clock.now()))
             _record_decision(connection, event, decision, self.clock.now())
             return decision
 
         return await self._call(run)
 
     async def transact(self, work: Callable[[StateTx], T]) -> T:
-        return await self._call(lambda connection: work(SqliteState(connection)))
+        return await self._call(
+            lambda connection: work(SqliteState(connection, self.clock.now()))
+        )
 
     async def event_failed(self, seq: int, error: str) -> None:
         def mark(connection: sqlite3.Connection) -> None:

@@ -1,11 +1,12 @@
 """Pruning the SQLite store's rule state and timer runs.
 
 Rule state (first arrivals, counted events, cooldowns) is deleted by the
-writer, `limit` rows a job. Its times are event times, which a controller's
-wrong clock can put anywhere, so the oldest rows are found by their time, not
-by their order of insertion (a row from the future would stop a walk in that
-order); the tables are small once pruned, as they hold only what the rules'
-windows still need. Timer runs are pruned as traces are (see SqliteAdmin): the
+writer, `limit` rows a job, by when each row was last written (the daemon's
+clock), not by its event time: a controller whose clock is days off, or a test
+with last year's payloads, still needs the state of its events' day while
+such events keep coming. Rows written before `recorded_at` existed go by their
+event time. The tables are small once pruned, as they hold only what the
+rules' windows still need. Timer runs are pruned as traces are (see SqliteAdmin): the
 rows to delete are found on a reader connection, then deleted in batches.
 """
 
@@ -44,8 +45,8 @@ def _delete_before(
     limit: int,
 ) -> int:
     cursor = connection.execute(
-        f"DELETE FROM {table} WHERE rowid IN "
-        f"(SELECT rowid FROM {table} WHERE {column} < ? LIMIT ?)",
+        f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} "
+        f"WHERE COALESCE(recorded_at, {column}) < ? LIMIT ?)",
         (to_text(before), limit),
     )
     return cursor.rowcount

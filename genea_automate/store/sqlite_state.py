@@ -18,18 +18,20 @@ _WAIT_COLUMNS = (
 
 
 class SqliteState:
-    """StateTx over the connection of the current transaction."""
+    """StateTx over the connection of the current transaction; `now` is the
+    daemon's clock, kept with each state row for pruning (see schema.py)."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, now: datetime) -> None:
         self._connection = connection
+        self._now = to_text(now)
 
     def claim_first_arrival(
         self, key: str, event_key: str, time: datetime, who: str | None
     ) -> FirstArrival:
         self._connection.execute(
-            "INSERT OR IGNORE INTO first_arrivals (key, event_id, time, who) "
-            "VALUES (?, ?, ?, ?)",
-            (key, event_key, to_text(time), who),
+            "INSERT OR IGNORE INTO first_arrivals "
+            "(key, event_id, time, who, recorded_at) VALUES (?, ?, ?, ?, ?)",
+            (key, event_key, to_text(time), who, self._now),
         )
         record = self.first_arrival(key)
         assert record is not None  # inserted just now, or there before
@@ -45,9 +47,9 @@ class SqliteState:
         self, key: str, event_key: str, time: datetime, *, forget_before: datetime
     ) -> None:
         self._connection.execute(
-            "INSERT OR IGNORE INTO counted_events (key, event_id, time) "
-            "VALUES (?, ?, ?)",
-            (key, event_key, to_text(time)),
+            "INSERT OR IGNORE INTO counted_events (key, event_id, time, recorded_at) "
+            "VALUES (?, ?, ?, ?)",
+            (key, event_key, to_text(time), self._now),
         )
         self._connection.execute(
             "DELETE FROM counted_events WHERE key = ? AND time < ?",
@@ -70,9 +72,11 @@ class SqliteState:
 
     def set_last_fired(self, key: str, time: datetime) -> None:
         self._connection.execute(
-            "INSERT INTO cooldowns (key, fired_at) VALUES (?, ?) ON CONFLICT (key) "
-            "DO UPDATE SET fired_at = MAX(fired_at, excluded.fired_at)",
-            (key, to_text(time)),
+            "INSERT INTO cooldowns (key, fired_at, recorded_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET "
+            "fired_at = MAX(fired_at, excluded.fired_at), "
+            "recorded_at = excluded.recorded_at",
+            (key, to_text(time), self._now),
         )
 
     def add_wait(self, wait: Wait) -> None:

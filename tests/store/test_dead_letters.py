@@ -109,4 +109,4 @@ async def test_store_created_by_version_1_gains_the_new_columns(tmp_path: Path) 
     assert (item.event_time, item.not_after) == (item.created_at, None)
     with sqlite3.connect(path) as db:
         version = db.execute("SELECT value FROM meta WHERE name = 'schema'")
-        assert version.fetchone() == ("3",)
+        assert version.fetchone() == ("4",)

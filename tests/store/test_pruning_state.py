@@ -16,7 +16,7 @@ from genea_automate.clock import FrozenClock
 from genea_automate.config.loader import load_config
 from genea_automate.config.models import ConfigBase
 from genea_automate.retention import StorePruner
-from genea_automate.store.base import EventRef, Wait
+from genea_automate.store.base import EventRef, StateTx, Wait
 from genea_automate.store.sqlite import SqliteStore
 
 NOW = datetime(2025, 3, 30, 12, 0, tzinfo=UTC)
@@ -79,10 +79,25 @@ def pruner(store: SqliteStore, clock: FrozenClock, config: ConfigBase) -> StoreP
     return StorePruner(store, clock, lambda: config)
 
 
+async def written_at(
+    store: SqliteStore, age: timedelta, work: Callable[[StateTx], object]
+) -> None:
+    """Run `work` in a transaction while the store's clock reads NOW - age,
+    as if the daemon had written that state then."""
+    assert isinstance(store.clock, FrozenClock)
+    store.clock.set(NOW - age)
+    try:
+        await store.transact(work)
+    finally:
+        store.clock.set(NOW)
+
+
 async def count_at(store: SqliteStore, *ages: timedelta) -> None:
     """Counted events, one per age, under one key."""
     for n, age in enumerate(ages):
-        await store.transact(
+        await written_at(
+            store,
+            age,
             lambda state, n=n, age=age: state.record_event(
                 "denied-burst:access.denied:door:d1", f"c{n}", NOW - age,
                 forget_before=NOW - 30 * DAY,
@@ -94,20 +109,24 @@ async def arrive_at(store: SqliteStore, *ages: timedelta) -> None:
     """A first arrival per age, each under the key of its own day."""
     for n, age in enumerate(ages):
         key = f"location:hq:00:00:{(NOW - age).date()}:{n}"
-        await store.transact(
+        await written_at(
+            store,
+            age,
             lambda state, key=key, n=n, age=age: state.claim_first_arrival(
                 key, f"a{n}", NOW - age, "Sam"
-            )
+            ),
         )
 
 
 async def fire_at(store: SqliteStore, *ages: timedelta) -> None:
     """A cooldown per age, each under a door of its own."""
     for n, age in enumerate(ages):
-        await store.transact(
+        await written_at(
+            store,
+            age,
             lambda state, n=n, age=age: state.set_last_fired(
                 f"denied-burst:door:d{n}", NOW - age
-            )
+            ),
         )
 
 
@@ -261,3 +280,33 @@ async def test_pruning_goes_in_batches_and_logs_each_kind(
     assert caplog.messages == [
         "pruned the store: first arrivals 3, counted events 5, cooldowns 1"
     ]
+
+
+async def test_state_goes_by_when_it_was_written_not_by_its_event_time(
+    store: SqliteStore, clock: FrozenClock, config: Callable[[str], ConfigBase]
+) -> None:
+    """Events a year old (a controller's clock, last year's test payloads) keep
+    the state of their day while they keep coming."""
+    year = 365 * DAY
+    key = f"location:hq:00:00:{(NOW - year).date()}"
+    await store.transact(
+        lambda state: state.claim_first_arrival(key, "first", NOW - year, "Sam")
+    )
+    await store.transact(
+        lambda state: state.record_event(
+            "denied-burst:access.denied:door:d1", "c0", NOW - year,
+            forget_before=NOW - year - DAY,
+        )
+    )  # fmt: skip
+    await store.transact(
+        lambda state: state.set_last_fired("denied-burst:door:d0", NOW - year)
+    )
+
+    await pruner(store, clock, config(COUNTING)).prune_once()
+
+    later = await store.transact(
+        lambda state: state.claim_first_arrival(key, "second", NOW - year, "Kim")
+    )
+    assert later.event_id == "first"
+    assert column(store, "SELECT event_id FROM counted_events") == ["c0"]
+    assert column(store, "SELECT key FROM cooldowns") == ["denied-burst:door:d0"]
