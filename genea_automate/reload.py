@@ -25,7 +25,10 @@ from genea_automate.rules.engine import RuleEngine, build_engine
 logger = logging.getLogger(__name__)
 
 POLL_INTERVAL = 1.0
-SETTLE_TIME = 0.2
+# A file written in place may be read half-written, and its rules applied to the
+# events that come meanwhile: the change must stand this long before it counts.
+# Tools that write slowly should write a new file and rename it over the old.
+SETTLE_TIME = 2.0
 # Settings read once at start-up; a reload cannot move a listening socket.
 RESTART_ONLY = ("server", "store")
 
@@ -108,6 +111,8 @@ class RulesReloader:
             self._daemon.last_reload_errors = []
         rules = len(getattr(loaded.config, "rules", []))
         logger.info("reloaded %s (%s): %d rule(s)", self.path, why, rules)
+        for issue in loaded.warnings:
+            _log_issue(issue)
         return True
 
     async def _swap(self, loaded: LoadedConfig) -> None:
@@ -158,4 +163,10 @@ def _log_refusal(path: Path, why: str, error: ConfigError) -> None:
         path, why, len(errors),
     )  # fmt: skip
     for issue in error.issues:
-        logger.error("%s", issue)
+        _log_issue(issue)
+
+
+def _log_issue(issue: ConfigIssue) -> None:
+    """One issue at its own level: a warning does not refuse a file."""
+    level = logging.WARNING if issue.severity == "warning" else logging.ERROR
+    logger.log(level, "%s", issue)

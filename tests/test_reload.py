@@ -98,6 +98,19 @@ def test_reload_on_sighup(daemon: DaemonProcess) -> None:
     assert daemon.running
 
 
+def test_reload_logs_the_warnings_of_the_new_file(
+    daemon: DaemonProcess, http_server: LoopbackHttpServer
+) -> None:
+    text = RULES.format(secret=TEST_SECRET, url=http_server.url, rule="first")
+    mark = len(daemon.log)
+    replace_file(daemon.config, text.replace("access.granted", "access.deny"))
+    daemon.wait_for_log("reloaded", since=mark)
+    warning = daemon.wait_for_log("rules[0].when.event[0]", since=mark)
+    assert " WARNING " in warning
+    assert re.search(r"rules\.yaml:7:\d+: warning: ", warning), warning
+    assert "did you mean 'access.denied'?" in warning
+
+
 async def test_mqtt_take_over_keeps_unchanged_connections_and_stops_old_ones_first(
     mosquitto: Mosquitto,
 ) -> None:

@@ -12,11 +12,15 @@ from typing import Any
 import httpx
 
 from genea_automate.errors import ActionError
+from genea_automate.events.normalise import mask_card_number
 from genea_automate.plugin import Escape, RenderContext
 
 Issues = list[tuple[tuple[str | int, ...], str]]
 RETRY_AFTER_STATUSES = frozenset({429, 503})
-MAX_BODY_IN_ERROR = 200
+# Enough for a 4xx's reason (Slack's `invalid_payload`, a JSON error message),
+# too little to carry much of a payload the target echoes back.
+MAX_BODY_IN_ERROR = 80
+_LONG_NUMBER = re.compile(r"\d{8,}")
 
 
 def connection_issues(
@@ -76,13 +80,24 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 
 def _short_body(response: httpx.Response) -> str:
+    """The start of a 4xx answer's body, which says what was wrong with the
+    request; nothing for other answers, whose bodies (error pages, an echo of
+    what was sent) rarely help. A body may quote the payload, so it is cut
+    short and long numbers, card numbers most likely, are masked first."""
+    if not 400 <= response.status_code < 500:
+        return ""
     text = response.text
     if "html" in response.headers.get("content-type", ""):
         text = re.sub(r"<[^>]*>", " ", text)  # an error page's words, not its markup
-    text = " ".join(text.split())
+    text = _mask_numbers(" ".join(text.split()))
     if len(text) > MAX_BODY_IN_ERROR:
         text = text[: MAX_BODY_IN_ERROR - 3] + "..."
     return text
+
+
+def _mask_numbers(text: str) -> str:
+    """Runs of 8 digits or more shown as card numbers are elsewhere: `****1234`."""
+    return _LONG_NUMBER.sub(lambda run: mask_card_number(run[0]) or "", text)
 
 
 def status_error(
@@ -91,7 +106,8 @@ def status_error(
     """The ActionError an HTTP answer means, or None when it is a success.
 
     Success is a status in `expect`, or any 2xx without it. 429 and 503 honour
-    Retry-After; other 5xx and 408 are retried; any other answer is final.
+    Retry-After; other 5xx and 408 are retried; any other answer is final. The
+    message is logged and kept with a dead letter: it quotes only a 4xx's body.
     """
     status = response.status_code
     if (status in expect) if expect else (200 <= status < 300):

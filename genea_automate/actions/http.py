@@ -147,10 +147,11 @@ class HttpAction(ActionPlugin[HttpOptions]):
         return f"http:{_host(payload['url'])}"
 
     def describe(self, payload: dict[str, Any]) -> str:
-        # No query string and no user info: either may hold a token.
-        parts = urlsplit(payload["url"])
-        where = f"{parts.scheme}://{_host(payload['url'])}{parts.path}"
-        return f"http {payload['method']} {where}"
+        # Only the origin: a webhook URL's path holds its token (Discord, Home
+        # Assistant, IFTTT; Telegram's in the first segment), the query and
+        # user info may too, and the description is logged and stored.
+        scheme = urlsplit(payload["url"]).scheme
+        return f"http {payload['method']} {scheme}://{_host(payload['url'])}"
 
     def redact(self, payload: dict[str, Any]) -> dict[str, Any]:
         headers = {
@@ -165,7 +166,12 @@ class HttpAction(ActionPlugin[HttpOptions]):
     async def deliver(self, payload: dict[str, Any], ctx: DeliveryContext) -> None:
         if self._client is None:
             self._client = httpx.AsyncClient()
-        headers = {**payload["headers"], IDEMPOTENCY_HEADER: ctx.idempotency_key}
+        # As UTF-8: httpx refuses header text that is not ASCII (a person's
+        # name, say), and the action would fail for good.
+        headers: dict[str, str | bytes] = {
+            name: value.encode() for name, value in payload["headers"].items()
+        }
+        headers[IDEMPOTENCY_HEADER] = header_safe_key(ctx.idempotency_key)
         content: dict[str, Any] = {}
         if "json" in payload:
             content["json"] = payload["json"]
@@ -186,3 +192,10 @@ class HttpAction(ActionPlugin[HttpOptions]):
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+def header_safe_key(key: str) -> str:
+    """The idempotency key as a header can carry it: visible ASCII, with
+    anything else (a uuid in another script) percent-encoded, the same on every
+    retry."""
+    return quote(key, safe="!#$&'()*+,-./:;=?@[]^_`{|}~")

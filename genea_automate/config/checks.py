@@ -12,12 +12,14 @@ from genea_automate.config.models import ConfigBase
 from genea_automate.config.rules import ConditionConfig, CronWhenConfig, RuleConfig
 from genea_automate.config.yamlload import LoadedYaml
 from genea_automate.errors import ConfigIssue
-from genea_automate.events.kinds import KNOWN_KINDS
+from genea_automate.events.kinds import KNOWN_KINDS, OPEN_KIND_PREFIXES
+from genea_automate.events.model import EVENT_FIELDS
 from genea_automate.plugin import PluginRegistry
 from genea_automate.rules.matching import KindPattern, pattern_can_match
 from genea_automate.rules.templates import (
     EVENT_VARIABLES,
     expression_template,
+    field_reads,
     undeclared_names,
 )
 from genea_automate.rules.timed import RUN_VARIABLES
@@ -181,26 +183,67 @@ def _condition_problems(
 
 
 def _kind_warnings(path: Path, patterns: list[str]) -> Iterator[tuple[Path, str, str]]:
+    """Patterns no known kind matches: a warning, as Genea may add kinds."""
     for index, text in enumerate(patterns):
-        if pattern_can_match(KindPattern.parse(text), KNOWN_KINDS):
+        pattern = KindPattern.parse(text)
+        if _kind_can_match(pattern):
             continue
-        hint = _kind_hint(text)
-        message = f"no event kind matches {text!r}{hint}; see docs/events.md"
+        message = (
+            f"no known event kind matches {text!r}{_kind_hint(pattern.text)}; "
+            "the kinds are listed in docs/events.md"
+        )
         yield path + (index,), message, "warning"
 
 
+# Denial reasons are listed in the kinds table: an unknown one under this
+# prefix is more likely a typo (`access.denied.expird`) than a new reason.
+_LISTED_FAMILY = "access.denied."
+
+
+def _kind_can_match(pattern: KindPattern) -> bool:
+    """Whether a known kind, or a member of an open-ended family, may match."""
+    if pattern.text.startswith(_LISTED_FAMILY):
+        return any(pattern.matches(kind) for kind in KNOWN_KINDS)
+    return pattern_can_match(pattern, KNOWN_KINDS)
+
+
+def _kind_families() -> tuple[str, ...]:
+    """Every known kind with each of its prefixes (`access.denied`, `access`)."""
+    names = {prefix.rstrip(".") for prefix in OPEN_KIND_PREFIXES}
+    for kind in KNOWN_KINDS:
+        parts = kind.split(".")
+        names.update(".".join(parts[:end]) for end in range(1, len(parts) + 1))
+    return tuple(sorted(names))
+
+
+_KIND_FAMILIES = _kind_families()
+
+
 def _kind_hint(text: str) -> str:
-    """Kinds that extend the pattern first (`door.forced`), then close spellings."""
-    longer = [kind for kind in KNOWN_KINDS if kind.startswith(text)][:3]
-    if not longer:
-        return did_you_mean(text, KNOWN_KINDS)
-    return " (did you mean " + " or ".join(repr(kind) for kind in longer) + "?)"
+    """The kind or family the pattern most likely meant.
+
+    Names that extend the pattern come first, the shortest family only
+    (`access.deny` gives `access.denied`, not each denial reason); then the
+    closest spelling among names of as many segments, so that a misspelt
+    family (`acess.denied`) gets a family and a misspelt kind gets a kind.
+    """
+    longer = [name for name in _KIND_FAMILIES if name.startswith(text)]
+    shortest = [
+        name
+        for name in longer
+        if not any(name.startswith(f"{other}.") for other in longer)
+    ][:3]
+    if shortest:
+        return " (did you mean " + " or ".join(map(repr, shortest)) + "?)"
+    depth = text.count(".")
+    alike = [name for name in _KIND_FAMILIES if name.count(".") == depth]
+    return did_you_mean(text, alike) or did_you_mean(text, _KIND_FAMILIES)
 
 
 def _template_name_problems(
     base: Path, rule: RuleConfig
 ) -> list[tuple[Path, str, str]]:
-    """Templates that read a variable no event has, e.g. `{{ dor.name }}`."""
+    """Templates that read what no event has: `{{ dor.name }}`, `{{ door.nmae }}`."""
     found = [
         (base + step_path + (step.action, *path), text)
         for step_path, step in _action_steps(rule)
@@ -227,7 +270,82 @@ def _template_name_problems(
                     f"{hint}; it has {', '.join(sorted(known))}"
                 )
             problems.append((path, message, "error"))
+        if not timed:
+            problems += [(path, *problem) for problem in _field_problems(text)]
     return problems
+
+
+_Fields = dict[str, "_Fields | None"]
+
+
+def _template_fields() -> _Fields:
+    """What an event rule's templates can look up, as `to_dict()` shapes it.
+
+    Every variable and, for the event's objects, their fields; None where
+    anything may be: a single value, or `details` and `raw`, which hold the
+    payload's own keys.
+    """
+    variables: _Fields = {
+        name: dict.fromkeys(fields) or None for name, fields in EVENT_FIELDS.items()
+    }
+    return {**variables, "event": variables}
+
+
+_TEMPLATE_FIELDS = _template_fields()
+# What a guarded lookup of a missing field does at run time, by guard.
+_GUARDED = {"default": "its default is always used", "defined": "it is never defined"}
+
+
+def _field_problems(text: str) -> list[tuple[str, str]]:
+    """Lookups of fields no event has, each as (message, severity).
+
+    The template would fail at run time, so it is an error, unless a `default`
+    or `is defined` guards one of the lookups: then the rule runs, but never
+    sees that field, which is worth a warning.
+    """
+    guards: dict[tuple[str, ...], str | None] = {}
+    for read in field_reads(text):
+        if guards.get(read.path) is None:
+            guards[read.path] = read.guard
+    problems = []
+    for path, guard in guards.items():
+        missing = _missing_field(path)
+        if missing is None:
+            continue
+        owner, fields = missing
+        message = (
+            f"the template uses {'.'.join(path)!r}, but {owner!r} has no field "
+            f"{path[-1]!r}{did_you_mean(path[-1], fields)}"
+        )
+        if guard is not None:
+            message += f", so {_GUARDED[guard]}"
+        message += f"; its fields are: {', '.join(fields)}"
+        problems.append((message, "error" if guard is None else "warning"))
+    return problems
+
+
+def _missing_field(path: tuple[str, ...]) -> tuple[str, list[str]] | None:
+    """The owner and its fields, when the last step of `path` is certainly missing.
+
+    An unknown variable is reported on its own, and an earlier missing step by
+    the shorter lookup. A public method of a mapping is not missing: at run
+    time the sandbox finds `door.items`.
+    """
+    fields: _Fields | None = _TEMPLATE_FIELDS
+    for depth, step in enumerate(path):
+        if fields is None:
+            return None
+        if step not in fields:
+            last = depth == len(path) - 1
+            if depth == 0 or not last or _mapping_method(step):
+                return None
+            return ".".join(path[:depth]), list(fields)
+        fields = fields[step]
+    return None
+
+
+def _mapping_method(name: str) -> bool:
+    return not name.startswith("_") and hasattr(dict, name)
 
 
 def _strings(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:

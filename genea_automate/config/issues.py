@@ -29,7 +29,8 @@ _EXPECTED = {
     "model_type": "keys with values",
     "model_attributes_type": "keys with values",
 }
-_BOOL_TEXT = "YAML reads unquoted yes/no/on/off/true/false as booleans; quote it, e.g. "
+# Only true and false: the file is read as YAML 1.2, where yes/no/on/off are text.
+_BOOL_TEXT = "unquoted true and false are booleans in YAML; quote it for text, e.g. "
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
 
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from functools import cache
-from typing import Any, get_type_hints
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
 from genea_automate.config.endpoints import FrozenModel
 from genea_automate.config.issues import did_you_mean
-from genea_automate.events.model import Event
+from genea_automate.events.model import EVENT_FIELDS
 
 Scalar = bool | int | float | str
 OPERATORS = ("equals", "in", "regex", "glob", "exists")
@@ -77,15 +75,14 @@ class MatchConfig(FrozenModel):
 def path_problem(path: str) -> str | None:
     """Why a dotted path names no event field, or None when it may."""
     head, *rest = path.split(".")
-    fields = _event_fields()
-    if head not in fields:
+    if head not in EVENT_FIELDS:
         return (
-            f"no event field is called {head!r}{did_you_mean(head, fields)}; "
-            f"paths start with one of: {', '.join(fields)}"
+            f"no event field is called {head!r}{did_you_mean(head, EVENT_FIELDS)}; "
+            f"paths start with one of: {', '.join(EVENT_FIELDS)}"
         )
     if head in FREE_FORM or not rest:
         return None
-    inner = fields[head]
+    inner = EVENT_FIELDS[head]
     if not inner:
         return f"{head!r} is a single value, so {path!r} cannot go below it"
     if rest[0] not in inner or len(rest) > 1:
@@ -95,19 +92,3 @@ def path_problem(path: str) -> str | None:
             f"its fields are: {', '.join(inner)}"
         )
     return None
-
-
-@cache
-def _event_fields() -> dict[str, tuple[str, ...]]:
-    """Each field of an event, with the fields of its parts (`door.name`)."""
-    hints = get_type_hints(Event)
-    return {
-        field.name: _field_names(hints[field.name])
-        for field in dataclasses.fields(Event)
-    }
-
-
-def _field_names(kind: Any) -> tuple[str, ...]:
-    if dataclasses.is_dataclass(kind):
-        return tuple(field.name for field in dataclasses.fields(kind))
-    return ()

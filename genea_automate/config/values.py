@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from datetime import time, timedelta
 from typing import Annotated
@@ -75,33 +74,19 @@ def parse_days(value: object) -> frozenset[int]:
 
 def _parse_day_item(item: object) -> set[int]:
     text = str(item).strip().lower()
-    if text in ("daily", "every day", "all"):
-        return set(range(7))
-    if text == "weekdays":
-        return set(range(5))
-    if text == "weekends":
-        return {5, 6}
+    if text in _DAY_SETS:
+        return set(_DAY_SETS[text])
     first, _, last = text.partition("-")
-    start = _day_number(first.strip(), item)
-    if not last:
-        return {start}
-    end = _day_number(last.strip(), item)
+    start = _DAY_NUMBERS.get(first.strip())
+    end = _DAY_NUMBERS.get(last.strip()) if last else start
+    if start is None or end is None:
+        raise ValueError(
+            f"{item!r} is not a day or day range; use mon, tue, wed, thu, fri, sat, "
+            "sun, a range such as mon-fri, weekdays, weekends or daily"
+            f"{did_you_mean(text, _DAY_WORDS)}"
+        )
     span = (end - start) % 7
     return {(start + offset) % 7 for offset in range(span + 1)}
-
-
-def _day_number(name: str, original: object) -> int:
-    number = _DAY_NUMBERS.get(name)
-    if number is None:
-        close = difflib.get_close_matches(name, list(_DAY_NUMBERS), n=1)
-        hint = ""
-        if close:
-            hint = f" (did you mean {str(original).replace(name, close[0], 1)!r}?)"
-        raise ValueError(
-            f"{original!r} is not a day or day range; use mon, tue, wed, thu, fri, "
-            f"sat, sun, ranges like mon-fri, or daily{hint}"
-        )
-    return number
 
 
 _FULL_DAY_NAMES = (
@@ -117,6 +102,26 @@ _DAY_NUMBERS = {
     **{name: number for number, name in enumerate(DAY_NAMES)},
     **{name: number for number, name in enumerate(_FULL_DAY_NAMES)},
 }
+_DAY_SETS = {
+    "daily": range(7),
+    "every day": range(7),
+    "all": range(7),
+    "weekdays": range(5),
+    "weekends": range(5, 7),
+}
+# Everything a day item may be, for hints: a whole item is compared, so
+# `weekday` finds `weekdays` and `mon-fry` finds `mon-fri`, not `mon-friday`.
+_DAY_WORDS = (
+    *_DAY_SETS,
+    *_DAY_NUMBERS,
+    *(
+        f"{first}-{last}"
+        for names in (DAY_NAMES, _FULL_DAY_NAMES)
+        for first in names
+        for last in names
+        if first != last
+    ),
+)
 
 
 def check_timezone(value: object) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Literal
 
 Category = Literal["access", "audit", "device"]
@@ -129,3 +131,19 @@ _TIME_NAMES = ("time", "local_time")
 def _shallow(obj: Any) -> dict[str, Any]:
     """A dataclass's fields as a dict, without `asdict`'s deep copy."""
     return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
+
+
+def _part_fields(name: str) -> tuple[str, ...]:
+    """The fields of the part `name`; none for a value or a free-form mapping."""
+    part = _PART_TYPES.get(name)
+    return tuple(part.__dataclass_fields__) if part is not None else ()
+
+
+EVENT_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {name: _part_fields(name) for name in Event.__dataclass_fields__}
+)
+"""Each field of `to_dict()`, with the fields of its part (`door`: uuid, name...).
+
+A single value and a free-form mapping (`details`, `raw`) list none. `match`
+paths and templates are checked against it.
+"""

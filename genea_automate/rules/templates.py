@@ -10,18 +10,30 @@ safe from what the event contains.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
-from dataclasses import fields
+import math
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, meta
-from jinja2.exceptions import TemplateError
+from jinja2 import (
+    StrictUndefined,
+    Template,
+    TemplateSyntaxError,
+    Undefined,
+    meta,
+    nodes,
+)
+from jinja2.exceptions import TemplateError, TemplateRuntimeError
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import AfterValidator, JsonValue
 
 from genea_automate.errors import TemplateRenderError
-from genea_automate.events.model import Event
+from genea_automate.events.model import EVENT_FIELDS, Event
 from genea_automate.plugin import Escape
 
 _MARKERS = ("{{", "{%", "{#")
@@ -68,13 +80,77 @@ class _Undefined(StrictUndefined):
         return f"{message} (did you mean {close[0]!r}?)" if close else message
 
 
+RENDER_BUDGET = 0.1
+"""Seconds one render may take. Rules are decided on the store's single writer
+thread, so a render holds up every webhook's insert while it runs. A real
+template takes well under a millisecond: 100 ms leaves room for a slow machine
+or a busy interpreter, and keeps a runaway's delay far inside any webhook
+timeout, even with a few of them in one event."""
+
+# When the render running in this thread must end; none outside a render.
+_deadline: ContextVar[float] = ContextVar("template_deadline", default=math.inf)
+
+
+def _check_deadline() -> None:
+    """Fail the render once its budget is spent."""
+    if time.monotonic() > _deadline.get():
+        raise TemplateRuntimeError(
+            f"rendering took more than {RENDER_BUDGET * 1000:g} ms, the limit for "
+            "one template (a loop that runs too long?)"
+        )
+
+
+@contextmanager
+def _time_budget() -> Iterator[None]:
+    """Start the deadline of one render (compiling a template is not timed)."""
+    token = _deadline.set(time.monotonic() + RENDER_BUDGET)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+# Loop steps between two clock reads, so that a loop costs little more.
+_CHECK_EVERY = 64
+
+
+def _timed(items: Iterable[Any]) -> Iterator[Any]:
+    """`items`, checking the deadline as a `for` loop starts and every
+    `_CHECK_EVERY` steps. Between checks, a step can only do bounded work:
+    any call or inner loop in it checks the deadline itself."""
+    for step, item in enumerate(items):
+        if step % _CHECK_EVERY == 0:
+            _check_deadline()
+        yield item
+
+
+# The filter every `for` loop's items pass through; not a name templates can use.
+_TIMED = "for loop deadline"
+
+
+def _with_timed_loops(tree: nodes.Template) -> nodes.Template:
+    """Make every `for` loop check the deadline, whatever it iterates: loops
+    are what multiply a template's work (nested `range`s, a list or a string
+    iterated inside another loop)."""
+    for loop in list(tree.find_all(nodes.For)):
+        loop.iter = nodes.Filter(
+            loop.iter, _TIMED, [], [], None, None, lineno=loop.lineno
+        )
+    return tree
+
+
 class _Sandbox(SandboxedEnvironment):
-    """The sandbox, where `door.items` means the key before the dict method."""
+    """The sandbox, where `door.items` means the key before the dict method,
+    and every call (a macro calling itself, too) checks the render's deadline."""
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Record) and attribute in obj:
             return obj[attribute]
         return super().getattr(obj, attribute)
+
+    def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        _check_deadline()
+        return super().call(context, obj, *args, **kwargs)
 
 
 @lru_cache(maxsize=16)
@@ -92,7 +168,10 @@ def _environment(escape: Escape | None) -> _Sandbox:
         keep_trailing_newline=True,
     )
     sandbox.filters["default"] = _default
+    sandbox.filters[_TIMED] = _timed
     sandbox.globals["range"] = _small_range
+    # lipsum(n) does n paragraphs' work in one call, which no deadline can stop.
+    del sandbox.globals["lipsum"]
     return sandbox
 
 
@@ -120,7 +199,8 @@ def _default(value: Any, fallback: Any = "", boolean: bool = False) -> Any:
 
 @lru_cache(maxsize=1024)
 def _compile(source: str, escape: Escape | None) -> Template:
-    return _environment(escape).from_string(source)
+    environment = _environment(escape)
+    return environment.from_string(_with_timed_loops(environment.parse(source)))
 
 
 def _quote(source: str, limit: int = 60) -> str:
@@ -149,7 +229,9 @@ class TemplateRenderer:
         if not is_template(template):
             return template
         try:
-            return _compile(template, escape).render(self._variables)
+            compiled = _compile(template, escape)
+            with _time_budget():
+                return compiled.render(self._variables)
         except TemplateSyntaxError as exc:
             reason = _syntax_message(exc)
         except TemplateError as exc:
@@ -192,16 +274,84 @@ def expression_template(source: str) -> str:
     return source if is_template(source) else f"{{{{ {source} }}}}"
 
 
+def _parse(source: str) -> nodes.Template | None:
+    """The syntax tree of a template; None for plain text or a syntax error."""
+    if not is_template(source) or template_syntax_error(source):
+        return None
+    return _environment(None).parse(source)
+
+
 def undeclared_names(source: str) -> set[str]:
     """Top-level names a template reads without setting them (Jinja's own aside)."""
-    if not is_template(source) or template_syntax_error(source):
+    tree = _parse(source)
+    if tree is None:
         return set()
-    environment = _environment(None)
-    names = meta.find_undeclared_variables(environment.parse(source))
-    return names - set(environment.globals)
+    names = meta.find_undeclared_variables(tree)
+    return names - set(_environment(None).globals)
 
 
-EVENT_VARIABLES = frozenset({field.name for field in fields(Event)} | {"event"})
+@dataclass(frozen=True, slots=True)
+class FieldRead:
+    """A chain of lookups by constant names in a template: `event.door.name`.
+
+    `guard` is "default" or "defined" when a `default` filter or an `is
+    defined` test applies to the lookup itself, so a missing field does not
+    fail the template there; None when it would.
+    """
+
+    path: tuple[str, ...]
+    guard: str | None
+
+
+# The filters and tests that make a missing field harmless, and their guard.
+_GUARD_FILTERS = {"default": "default", "d": "default"}
+_GUARD_TESTS = {"defined": "defined", "undefined": "defined"}
+
+
+def field_reads(source: str) -> list[FieldRead]:
+    """Every `a.b` or `a['b']` lookup on a variable the template does not set.
+
+    A name the template sets anywhere (`set`, `for`, a macro's parameter) is
+    left out wherever it is read: it may not be the event's.
+    """
+    tree = _parse(source)
+    if tree is None:
+        return []
+    own = {name.name for name in tree.find_all(nodes.Name) if name.ctx != "load"}
+    guards = _guards(tree)
+    reads = []
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        path = _lookup_path(node)
+        if path is not None and path[0] not in own:
+            reads.append(FieldRead(path, guards.get(id(node))))
+    return reads
+
+
+def _guards(tree: nodes.Template) -> dict[int, str]:
+    """The guard of each node (by id) that a guarding filter or test applies to."""
+    guards = {}
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        names = _GUARD_FILTERS if isinstance(node, nodes.Filter) else _GUARD_TESTS
+        if node.name in names:
+            guards[id(node.node)] = names[node.name]
+    return guards
+
+
+def _lookup_path(node: nodes.Node) -> tuple[str, ...] | None:
+    """`door.name` as ("door", "name"); None unless every step is a constant name."""
+    if isinstance(node, nodes.Name):
+        return (node.name,)
+    if isinstance(node, nodes.Getattr):
+        key = node.attr
+    elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        key = node.arg.value
+    else:
+        return None
+    parent = _lookup_path(node.node)
+    return None if parent is None or not isinstance(key, str) else (*parent, key)
+
+
+EVENT_VARIABLES = frozenset({*EVENT_FIELDS, "event"})
 
 
 def _check_template(source: str) -> str:

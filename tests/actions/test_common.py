@@ -171,7 +171,28 @@ def test_status_error_classifies(
 def test_status_error_message_has_short_body() -> None:
     error = status_error(answer(400, "bad\n  thing " + "x" * 300), NOW)
     assert error is not None
-    assert str(error) == "HTTP 400 Bad Request: bad thing " + "x" * 187 + "..."
+    assert str(error) == "HTTP 400 Bad Request: bad thing " + "x" * 67 + "..."
+
+
+def test_status_error_masks_long_numbers_before_cutting() -> None:
+    echo = '{"error": "invalid", "sent": {"card": "4111111111111111", "pin": 1234}}'
+    error = status_error(answer(422, echo), NOW)
+    assert error is not None
+    assert str(error) == (
+        'HTTP 422 Unprocessable Entity: {"error": "invalid", "sent": {"card": '
+        '"****1111", "pin": 1234}}'
+    )
+    # Masked, then cut: a number across the limit leaves no digits behind.
+    near_end = status_error(answer(400, "x" * 70 + " 4111111111111111"), NOW)
+    assert near_end is not None
+    assert str(near_end) == "HTTP 400 Bad Request: " + "x" * 70 + " ****1111"
+
+
+@pytest.mark.parametrize("status", [200, 302, 500, 503])
+def test_status_error_quotes_no_body_but_a_4xx(status: int) -> None:
+    error = status_error(answer(status, "echo of card 4111111111111111"), NOW, [201])
+    assert error is not None
+    assert str(error) == f"HTTP {status} {answer(status).reason_phrase}"
 
 
 def test_status_error_success_and_expected() -> None:

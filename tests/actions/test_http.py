@@ -85,6 +85,24 @@ async def test_http_sends_idempotency_key_headers_and_json(
     assert request.json() == {"who": "Ada Lovelace"}
 
 
+async def test_http_sends_keys_and_headers_that_are_not_ascii(
+    http: HttpAction,
+    http_server: LoopbackHttpServer,
+    make_renderer: MakeRenderer,
+    make_ctx: MakeContext,
+) -> None:
+    """A uuid or a name in another script must not make the action fail."""
+    payload = http.render(
+        options(url=http_server.url, headers={"X-Who": "José {{ actor.name }}"}),
+        make_renderer(),
+    )
+    await http.deliver(payload, make_ctx(idempotency_key="main:évé 1:clock-in:0"))
+    [request] = http_server.wait_for_requests(1)
+    assert request.headers["idempotency-key"] == "main:%C3%A9v%C3%A9%201:clock-in:0"
+    raw_who = request.headers["x-who"].encode("latin-1").decode("utf-8")
+    assert raw_who == "José Ada Lovelace"
+
+
 async def test_http_sends_a_text_body(
     http: HttpAction,
     http_server: LoopbackHttpServer,
@@ -102,7 +120,7 @@ async def test_http_sends_a_text_body(
 @pytest.mark.parametrize(
     ("reply", "expect", "message", "retryable", "retry_after"),
     [
-        (Reply(500, "boom"), None, "HTTP 500 Internal Server Error: boom", True, None),
+        (Reply(500, "boom"), None, "HTTP 500 Internal Server Error", True, None),
         (Reply(404, "nope"), None, "HTTP 404 Not Found: nope", False, None),
         (
             Reply(429, "", {"Retry-After": "Mon, 04 Mar 2024 13:06:10 GMT"}),
@@ -112,7 +130,7 @@ async def test_http_sends_a_text_body(
             60.0,
         ),
         (Reply(408), None, "HTTP 408 Request Timeout: ok", True, None),
-        (Reply(200), [201], "HTTP 200 OK: ok", False, None),
+        (Reply(200), [201], "HTTP 200 OK", False, None),
     ],
     ids=["500", "404", "429-date", "408", "unexpected-200"],
 )
@@ -178,12 +196,18 @@ async def test_http_timeout_is_retryable(
     )
 
 
-def test_http_describe_hides_query_and_user_info(http: HttpAction) -> None:
-    payload = {
-        "method": "POST",
-        "url": "https://bot:pw@api.example.org:8443/v1/x?token=s3cret",
-    }
-    assert http.describe(payload) == "http POST https://api.example.org:8443/v1/x"
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://bot:pw@api.example.org:8443/v1/x?token=s3cret",
+        "https://api.example.org:8443/api/webhooks/123/TOPSECRET",
+        "https://api.example.org:8443/botTOPSECRET/sendMessage",
+    ],
+    ids=["query-and-user-info", "path", "first-segment"],
+)
+def test_http_describe_names_only_the_origin(http: HttpAction, url: str) -> None:
+    payload = {"method": "POST", "url": url}
+    assert http.describe(payload) == "http POST https://api.example.org:8443"
     assert http.ordering_key(payload) == "http:api.example.org:8443"
 
 

@@ -75,7 +75,7 @@ async def test_slack_posts_json_text(
             True,
             30.0,
         ),
-        (Reply(500, "oops"), "HTTP 500 Internal Server Error: oops", True, None),
+        (Reply(500, "oops"), "HTTP 500 Internal Server Error", True, None),
         (Reply(404, "no_service"), "HTTP 404 Not Found: no_service", False, None),
         (
             Reply(400, "invalid_payload"),

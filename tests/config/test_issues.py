@@ -185,8 +185,8 @@ def test_issues_from_validation_error_places_missing_key_at_parent(
     [
         (
             "true",
-            "expected text, got true: YAML reads unquoted yes/no/on/off/true/false "
-            'as booleans; quote it, e.g. "true"',
+            "expected text, got true: unquoted true and false are booleans in YAML; "
+            'quote it for text, e.g. "true"',
         ),
         ("3", 'expected text, got 3; quote it, e.g. "3"'),
         ("", "expected text, got an empty value; fill it in or remove it"),

@@ -192,8 +192,9 @@ def test_wait_for_cross_checks_reach_on_timeout_steps(tmp_path: Path) -> None:
         "listed in docs/events.md",
         "11:43: error: rules[0].then[0].on_timeout[0].slack.connection: unknown slack "
         "connection 'opz' (did you mean 'ops'?)",
-        "10:27: warning: rules[0].then[0].wait_for.event[0]: no event kind matches "
-        "'door.secure' (did you mean 'door.secured'?); see docs/events.md",
+        "10:27: warning: rules[0].then[0].wait_for.event[0]: no known event kind "
+        "matches 'door.secure' (did you mean 'door.secured'?); the kinds are listed "
+        "in docs/events.md",
     ]
 
 

@@ -196,7 +196,7 @@ async def test_render_error_is_traced_and_queues_nothing(rules: Rules) -> None:
         rules:
           - id: typo
             when: access.granted
-            then: [{log: {message: "{{ door.nmae }}"}}]
+            then: [{log: {message: "{{ raw.nmae }}"}}]
     """)
     decision = await decide(payload("01"))
     trace = rule_trace(decision, "typo")

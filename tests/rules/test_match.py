@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -103,3 +104,16 @@ async def test_match_combines_with_any_and_not(rules: Rules) -> None:
             then: [{log: {message: x}}]
     """)
     assert (await decide(payload("11"))).fired == ["other-doors-held"]
+
+
+@pytest.mark.parametrize("regex", [r"^\w+(\s\w+)*$", r"^(\w+\s?)++$"])
+async def test_match_regex_without_backtracking_as_the_docs_advise(
+    rules: Rules, regex: str
+) -> None:
+    """docs/rules.md: nested repetition takes seconds on this name; these do not."""
+    decide = await rules(rule(f"{{path: door.name, regex: '{regex}'}}"))
+    door = dict(payload("11")["door"], name="Loadingdockdoornorthwingb" * 4 + "!")
+    started = time.monotonic()
+    assert (await decide(payload("11", door=door))).fired == []
+    assert time.monotonic() - started < 1
+    assert (await decide(payload("11", uuid="good-name"))).fired == ["m"]

@@ -111,7 +111,7 @@ def test_the_page_asks_for_the_token_then_shows_a_fresh_event(
 def test_a_dead_letters_retry_button_delivers_it(
     browser: Browser, daemon: DaemonProcess, http_server: LoopbackHttpServer
 ) -> None:
-    http_server.reply(Reply(status=500, body="down for maintenance"))
+    http_server.reply(Reply(status=400, body="unknown_user"))
     mark = len(daemon.log)
     assert daemon.post(body_of(payload("01", uuid="browser-dead"))).status_code == 200
     daemon.wait_for_log("moved to the dead letters", since=mark)
@@ -120,7 +120,7 @@ def test_a_dead_letters_retry_button_delivers_it(
     log_in(page, daemon)
     page.get_by_role("link", name="Dead letters").click()
     expect(
-        page.get_by_text("HTTP 500 Internal Server Error: down for maintenance")
+        page.get_by_text("HTTP 400 Bad Request: unknown_user")
     ).to_be_visible()
     page.screenshot(path=screenshot_path("status-dead-letters"), full_page=True)
 

@@ -1,0 +1,128 @@
+"""The time budget of a render: a runaway template fails instead of holding up
+the store's writer thread, and with it every webhook."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from genea_automate.errors import TemplateRenderError
+from genea_automate.rules import templates
+from genea_automate.rules.templates import (
+    TemplateRenderer,
+    template_variables,
+    undeclared_names,
+)
+from tests.rules.conftest import Decide, rule_trace
+from tests.support.events import sample_event
+from tests.support.genea import payload
+
+Rules = Callable[[str], Awaitable[Decide]]
+
+# Each takes seconds without a budget; with it, about RENDER_BUDGET.
+NESTED_RANGES = (
+    "{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(30) %}"
+    "{% endfor %}{% endfor %}{% endfor %}"
+)
+RUNAWAY = {
+    "nested-ranges": NESTED_RANGES,
+    "listed-range": "{% set r = range(1000) | list %}{% for a in r %}"
+    "{% for b in r %}{% for c in r[:30] %}{% endfor %}{% endfor %}{% endfor %}",
+    "strings": "{% for a in 'x' * 1000 %}{% for b in 'x' * 1000 %}"
+    "{% for c in 'x' * 30 %}{% endfor %}{% endfor %}{% endfor %}",
+    "output": "{% for x in range(1000) %}{{ x * 'a' }}{% for y in range(1000) %}"
+    "{{ y % 10 * 'b' }}{% endfor %}{% endfor %}",
+    "recursion": "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}"
+    "{% endmacro %}{{ f(19) }}",
+}
+TIMED_OUT = "rendering took more than 100 ms, the limit for one template"
+
+
+def render(template: str) -> str:
+    return TemplateRenderer(template_variables(sample_event())).render(template)
+
+
+@pytest.mark.parametrize("template", RUNAWAY.values(), ids=RUNAWAY.keys())
+def test_a_runaway_template_fails_within_its_budget(template: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(TemplateRenderError, match=TIMED_OUT):
+        render(template)
+    assert time.monotonic() - started < 10 * templates.RENDER_BUDGET
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        (
+            "{% for a in range(3) %}{{ a }}{% if loop.last %}!{% endif %}{% endfor %}",
+            "012!",
+        ),
+        (
+            "{% for a in range(5) if a is odd %}{{ a }}/{{ loop.length }} {% endfor %}",
+            "1/2 3/2 ",
+        ),
+        ("{% for a in [] %}{{ a }}{% else %}none{% endfor %}", "none"),
+        ("{% for k, v in details.items() %}{{ k }}={{ v }}{% endfor %}", "reader=in"),
+        (
+            "{% for n in [[1, [2]], [3]] recursive %}"
+            "{{ n if n is number else loop(n) }}{% endfor %}",
+            "123",
+        ),
+        ("{{ range(1000) | join | length }}", "2890"),
+    ],
+    ids=["loop-last", "loop-filter", "else", "items", "recursive", "range"],
+)
+def test_loops_behave_as_before(template: str, expected: str) -> None:
+    assert render(template) == expected
+
+
+def test_only_loops_and_calls_read_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(templates, "RENDER_BUDGET", 0.0)
+    assert render("{{ door.name | default('a door') }} at {{ time }}") == (
+        "Front Door at 2024-03-04T13:05:09Z"
+    )
+    for template in ("{% for a in [1] %}{% endfor %}", "{{ door.name.upper() }}"):
+        with pytest.raises(TemplateRenderError, match="more than 0 ms"):
+            render(template)
+
+
+def test_the_budget_is_per_render_and_ends_with_it() -> None:
+    renderer = TemplateRenderer(template_variables(sample_event()))
+    with pytest.raises(TemplateRenderError):
+        renderer.render(NESTED_RANGES)
+    assert renderer.render("{% for a in range(3) %}{{ a }}{% endfor %}") == "012"
+    # Outside a render, nothing is timed: the deadline ended with the render.
+    compiled = templates._compile("{% for a in [1] %}{{ a }}{% endfor %}", None)
+    assert compiled.render({}) == "1"
+
+
+def test_lipsum_is_gone_its_work_cannot_be_stopped() -> None:
+    with pytest.raises(TemplateRenderError, match="'lipsum' is undefined"):
+        render("{{ lipsum(n=20000) }}")
+    assert undeclared_names("{{ lipsum() }}") == {"lipsum"}
+
+
+async def test_a_runaway_rule_fails_alone_and_quickly(
+    rules: Rules, caplog: pytest.LogCaptureFixture
+) -> None:
+    decide = await rules(f"""
+        rules:
+          - id: runaway
+            when: access.granted
+            then: [{{log: {{message: "{NESTED_RANGES}"}}}}]
+          - id: welcome
+            when: access.granted
+            then: [{{log: {{message: "hello {{{{ actor.name }}}}"}}}}]
+    """)
+    started = time.monotonic()
+    with caplog.at_level(logging.ERROR):
+        decision = await decide(payload("01"))
+    assert time.monotonic() - started < 10 * templates.RENDER_BUDGET
+    assert decision.fired == ["welcome"]
+    trace = rule_trace(decision, "runaway")
+    assert trace["fired"] is False and TIMED_OUT in trace["errors"][0]
+    [record] = [r for r in caplog.records if "could not render" in r.getMessage()]
+    assert TIMED_OUT in record.getMessage()
