@@ -9,6 +9,7 @@ import pytest
 
 from genea_automate.cli import main
 from tests.support.genea import TEST_SECRET, payload_path
+from tests.support.http_server import LoopbackHttpServer, Reply
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,3 +75,28 @@ def test_cli_schema_accepts_the_example_and_every_docs_example(
         for error in validator.iter_errors(document)
     ]
     assert problems == []
+
+
+@pytest.mark.parametrize("path", ["", "/", "/main"])
+def test_cli_send_to_a_url_without_the_endpoint_path_says_what_it_must_be(
+    path: str, http_server: LoopbackHttpServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    http_server.default = Reply(status=404, body="Not Found")
+    args = ["send", str(payload_path("01")), "--secret", TEST_SECRET]
+    assert main([*args, "--url", http_server.url + path]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "404 Not Found\n"
+    assert captured.err == (
+        f"error: the URL must end in /hooks/<endpoint name>, e.g. {http_server.url}"
+        "/hooks/main, where the name is an endpoint under `endpoints:` in the rules "
+        "file\n"
+    )
+
+
+def test_cli_send_to_an_unknown_endpoint_shows_only_the_daemons_answer(
+    http_server: LoopbackHttpServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    http_server.default = Reply(status=404, body="no endpoint named 'mian'")
+    args = ["send", str(payload_path("01")), "--secret", TEST_SECRET]
+    assert main([*args, "--url", http_server.url + "/hooks/mian"]) == 1
+    assert capsys.readouterr() == ("404 no endpoint named 'mian'\n", "")

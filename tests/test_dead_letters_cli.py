@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
+from pydantic import BaseModel
 
+from genea_automate.actions.delivery import DeliveryWorker
 from genea_automate.cli import main
+from genea_automate.errors import ActionError
+from genea_automate.plugin import ActionPlugin, DeliveryContext, RenderContext
 from genea_automate.store import ActionToQueue, Decision
 from genea_automate.store.sqlite import SqliteStore
 
@@ -125,3 +131,67 @@ def test_dlq_never_creates_a_store(
         "file's folder)\n"
     )
     assert not (tmp_path / "data").exists()
+
+
+def test_dlq_retry_that_retries_nothing_says_so_and_why(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dlq", "retry", "2", "-c", str(config)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "nothing retried\n"
+    assert captured.err.startswith("2: not retried: its not_after passed at ")
+    assert captured.err.endswith(" UTC; drop it instead\n")
+
+    for item_id in ("1", "2"):
+        assert main(["dlq", "drop", item_id, "-c", str(config)]) == 0
+    capsys.readouterr()
+    assert main(["dlq", "retry", "--all", "-c", str(config)]) == 0
+    assert capsys.readouterr().out == "no dead letters to retry\n"
+
+
+class Refused(ActionPlugin[BaseModel]):
+    """The `http` action against a target that answers every call with a 500."""
+
+    name: ClassVar[str] = "http"
+    Options: ClassVar[type[BaseModel]] = BaseModel
+
+    def render(self, options: BaseModel, ctx: RenderContext) -> dict[str, Any]:
+        return {}
+
+    async def deliver(self, payload: dict[str, Any], ctx: DeliveryContext) -> None:
+        raise ActionError("HTTP 500 Internal Server Error")
+
+
+async def expired_store(path: Path) -> None:
+    """Two actions the delivery worker gave up for their not_after: the first
+    was past it before any attempt, the second failed once and could not be
+    retried in time."""
+    store = SqliteStore(str(path))
+    await store.open()
+    now = datetime.now(UTC)
+    await store.ingest("main", "ev-1", b"{}", now)
+    [event] = await store.pending_events(1)
+    untried = http_action("0", not_after=60)
+    tried = replace(http_action("1", not_after=3630), backoff=600, max_backoff=600)
+    hour_ago = now - timedelta(hours=1)
+    decision = Decision(kind="x", actions=[untried, tried], event_time=hour_ago)
+    await store.decide(event, lambda state: decision)
+    worker = DeliveryWorker(store, lambda: {"http": Refused()}, store.clock)
+    assert await worker.run_once() == 2
+    await worker.drain(5.0)
+    await store.close()
+
+
+def test_dlq_counts_only_the_attempts_really_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "data").mkdir()
+    asyncio.run(expired_store(tmp_path / "data" / "store.db"))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    for item_id, attempts in (("1", 0), ("2", 1)):
+        assert main(["dlq", "show", item_id, "-c", str(rules)]) == 0
+        assert f"  attempts:        {attempts} of 3\n" in capsys.readouterr().out
+    assert main(["dlq", "list", "-c", str(rules)]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [row.split()[3] for row in rows] == ["0", "1"]  # TRIES

@@ -21,9 +21,14 @@ def register(commands: Any) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    """Check the file, not this shell: an unset variable is only a warning.
+
+    `validate` runs where the daemon's secrets often are not (CI, a laptop);
+    `serve` itself refuses to start without them, naming each.
+    """
     from genea_automate.config.loader import load_config
 
-    loaded = load_config(args.config)
+    loaded = load_config(args.config, unset_ok=True)
     for warning in loaded.warnings:
         print(warning, file=sys.stderr)
     rules = len(getattr(loaded.config, "rules", []))

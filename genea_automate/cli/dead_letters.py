@@ -125,26 +125,41 @@ def _retry(args: argparse.Namespace) -> int:
 
     async def retry(store: Store) -> tuple[list[DeadLetter], list[int]]:
         wanted = await _wanted(store, args)
-        ready = [letter.item.id for letter in wanted if not _too_late(letter, now)]
+        ready = [letter.item.id for letter in wanted if not _passed(letter, now)]
         return wanted, await store.retry_dead(ready, now)
 
     wanted, retried = _with_store(args, retry)
-    found = {letter.item.id for letter in wanted}
-    notes = [f"{item_id}: no dead letter with this id" for item_id in args.ids
-             if item_id not in found]  # fmt: skip
-    notes += [
-        f"{letter.item.id}: not retried: its not_after passed at "
-        f"{_time(letter.item.deadline or now)} UTC; drop it instead"
-        for letter in wanted
-        if letter.item.id not in retried
-    ]
+    notes = _not_retried(args.ids, wanted, retried, now)
     for note in notes:
         print(note, file=sys.stderr)
-    print(
-        f"retried {len(retried)} dead letter(s); a running daemon starts them "
-        "within about a second, a stopped one when it starts"
-    )
+    if retried:
+        print(
+            f"retried {len(retried)} dead letter(s); a running daemon starts them "
+            "within about a second, a stopped one when it starts"
+        )
+    else:
+        print("nothing retried" if notes else "no dead letters to retry")
     return 1 if notes else 0
+
+
+def _not_retried(
+    ids: list[int], wanted: list[DeadLetter], retried: list[int], now: datetime
+) -> list[str]:
+    """Why each dead letter asked for was not retried, one line each."""
+    found = {letter.item.id for letter in wanted}
+    notes = [f"{item_id}: no dead letter with this id" for item_id in ids
+             if item_id not in found]  # fmt: skip
+    for letter in wanted:
+        if letter.item.id in retried:
+            continue
+        deadline = _passed(letter, now)
+        why = (
+            f"its not_after passed at {_time(deadline)} UTC; drop it instead"
+            if deadline is not None
+            else "it is no longer a dead letter (retried or dropped meanwhile)"
+        )
+        notes.append(f"{letter.item.id}: not retried: {why}")
+    return notes
 
 
 async def _wanted(store: Store, args: argparse.Namespace) -> list[DeadLetter]:
@@ -162,9 +177,10 @@ def _drop(args: argparse.Namespace) -> int:
     return 0
 
 
-def _too_late(letter: DeadLetter, now: datetime) -> bool:
+def _passed(letter: DeadLetter, now: datetime) -> datetime | None:
+    """The `not_after` deadline of a dead letter too late to retry, else None."""
     deadline = letter.item.deadline
-    return deadline is not None and now >= deadline
+    return deadline if deadline is not None and now >= deadline else None
 
 
 def _shown_payload(

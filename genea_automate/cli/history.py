@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
-from genea_automate.cli.options import add_store_options, daemon_store_url, parse_when
+from genea_automate.cli.options import (
+    add_store_options,
+    daemon_store_url,
+    load_for_dry_run,
+    parse_when,
+)
 from genea_automate.config.values import parse_duration
+from genea_automate.errors import GeneaAutomateError
 from genea_automate.store.admin import EventQuery, EventRecord, StoreAdmin
 
 T = TypeVar("T")
@@ -112,14 +119,35 @@ def _trace(args: argparse.Namespace) -> int:
 
     output = _with_admin(daemon_store_url(args), lines)
     if not output and args.event_id:
-        from genea_automate.errors import GeneaAutomateError
-
         raise GeneaAutomateError(
             f"no event {args.event_id!r} in the store; old ones are pruned "
             "(traces: keep_for in the rules file)"
         )
+    if not output and args.rule:
+        _check_rule_exists(args.config, args.rule)
     print("\n".join(output or ["no stored event matches"]))
     return 0
+
+
+def _check_rule_exists(config: Path, rule_id: str) -> None:
+    """Refuse a --rule that matched nothing and is not in the rules file.
+
+    Checked only then: the traces of a rule removed since are still shown. The
+    file is read as YAML only, so its `${VAR}` secrets need not be set.
+    """
+    from genea_automate.config.issues import did_you_mean
+    from genea_automate.config.yamlload import load_yaml
+
+    rules = load_yaml(config).data.get("rules")
+    ids = [
+        str(rule["id"])
+        for rule in (rules if isinstance(rules, list) else [])
+        if isinstance(rule, dict) and "id" in rule
+    ]
+    if rule_id not in ids:
+        raise GeneaAutomateError(
+            f"there is no rule {rule_id!r} in {config}{did_you_mean(rule_id, ids)}"
+        )
 
 
 async def _explained(admin: StoreAdmin, found: list[EventRecord]) -> list[str]:
@@ -162,10 +190,9 @@ def _summary(record: EventRecord, rule_id: str | None) -> str:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from genea_automate.config.loader import load_config
     from genea_automate.dryrun.replay import replay, report_lines
 
-    loaded = load_config(args.config)
+    loaded = load_for_dry_run(args.config)
     report = _with_admin(
         daemon_store_url(args),
         lambda admin: replay(loaded, admin, args.since, args.warmup),

@@ -1,12 +1,17 @@
-"""Options several subcommands share."""
+"""Options, and the loading of the rules file, that several subcommands share."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from genea_automate.errors import GeneaAutomateError
+
+if TYPE_CHECKING:
+    from genea_automate.config.loader import LoadedConfig
 
 DEFAULT_CONFIG = "rules.yaml"
 
@@ -30,6 +35,24 @@ def check_default_config(args: argparse.Namespace) -> None:
             "-c, e.g. -c rules.example.yaml, or copy rules.example.yaml to "
             f"{DEFAULT_CONFIG} and edit it"
         )
+
+
+def load_for_dry_run(config: Path) -> LoadedConfig:
+    """The rules file for a command that sends nothing: simulate, test, replay.
+
+    Unset `${VAR}`s read as placeholders, named in one note, so that these run
+    where the daemon's secrets are not set, as in CI.
+    """
+    from genea_automate.config.loader import load_config
+
+    loaded = load_config(config, unset_ok=True)
+    if loaded.unset:
+        print(
+            f"note: not set: {', '.join(loaded.unset)}; placeholders stand in, "
+            "as this command sends nothing (`serve` needs them set)",
+            file=sys.stderr,
+        )
+    return loaded
 
 
 def add_store_options(parser: argparse.ArgumentParser) -> None:

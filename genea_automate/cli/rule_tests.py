@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from genea_automate.cli.options import add_config_option, parse_when
+from genea_automate.cli.options import add_config_option, load_for_dry_run, parse_when
 
 TESTS_GLOB = "*.tests.yaml"
 
@@ -58,11 +58,10 @@ def register(commands: Any) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from genea_automate.config.loader import load_config
     from genea_automate.dryrun.explain import explain_trace
     from genea_automate.dryrun.runner import DryResult, DryRun
 
-    loaded = load_config(args.config)
+    loaded = load_for_dry_run(args.config)
     body = _read(args.event)
 
     async def decide() -> tuple[DryResult, datetime]:
@@ -89,11 +88,10 @@ def _read(path: Path) -> bytes:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from genea_automate.config.loader import load_config
     from genea_automate.dryrun.testrun import run_test_file
     from genea_automate.errors import ConfigError
 
-    loaded = load_config(args.config)
+    loaded = load_for_dry_run(args.config)
     files = args.files or sorted(args.config.parent.glob(TESTS_GLOB))
     if not files:
         print(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from genea_automate.cli.options import add_secret_option
 from genea_automate.errors import GeneaAutomateError
@@ -60,4 +62,20 @@ def _send(args: argparse.Namespace) -> int:
             f"could not post to {args.url}: {exc}; is the daemon running there?"
         ) from None
     print(f"{response.status_code} {response.text}")
+    if response.status_code == 404:
+        _explain_not_found(args.url)
     return 0 if response.is_success else 1
+
+
+def _explain_not_found(url: str) -> None:
+    """A bare 404 most often means the URL names no endpoint at all."""
+    from genea_automate.ingest.http import HOOKS_PREFIX
+
+    parts = urlsplit(url)
+    if HOOKS_PREFIX not in parts.path:
+        print(
+            f"error: the URL must end in {HOOKS_PREFIX}<endpoint name>, e.g. "
+            f"{parts.scheme}://{parts.netloc}{HOOKS_PREFIX}main, where the name is "
+            "an endpoint under `endpoints:` in the rules file",
+            file=sys.stderr,
+        )

@@ -17,6 +17,11 @@ from pydantic import ValidationError
 from genea_automate.config.checks import cross_check
 from genea_automate.config.issues import issue_at, issues_from_validation_error
 from genea_automate.config.models import ConfigBase, build_config_model
+from genea_automate.config.placeholders import (
+    Placeholders,
+    UnsetAsPlaceholder,
+    find_placeholders,
+)
 from genea_automate.config.yamlload import LoadedYaml, load_yaml
 from genea_automate.errors import ConfigError, ConfigIssue, PluginError
 from genea_automate.plugin import ActionPlugin, PluginRegistry
@@ -29,6 +34,7 @@ class LoadedConfig:
     config: ConfigBase
     registry: PluginRegistry
     warnings: list[ConfigIssue]
+    unset: tuple[str, ...] = ()  # variables read as placeholders (`unset_ok`)
 
     def section(self, name: str) -> Any:
         return getattr(self.config, name, None)
@@ -51,9 +57,27 @@ def plugin_registry(config_path: Path) -> PluginRegistry:
     return registry
 
 
-def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
-    """The validated rules file, or ConfigError with every issue found."""
-    loaded = load_yaml(path, environ=os.environ if environ is None else environ)
+def load_config(
+    path: Path, environ: Mapping[str, str] | None = None, *, unset_ok: bool = False
+) -> LoadedConfig:
+    """The validated rules file, or ConfigError with every issue found.
+
+    `unset_ok` is for the commands that send nothing: an unset `${VAR}` then
+    reads as a placeholder, with a warning instead of an error (placeholders.py).
+    """
+    environ = os.environ if environ is None else environ
+    if not unset_ok:
+        return _checked(path, load_yaml(path, environ=environ), Placeholders())
+    loaded = load_yaml(path, environ=UnsetAsPlaceholder(environ))
+    placed = find_placeholders(loaded)
+    try:
+        return _checked(path, loaded, placed)
+    except ConfigError as exc:
+        raise ConfigError([*placed.warnings, *exc.issues]) from exc
+
+
+def _checked(path: Path, loaded: LoadedYaml, placed: Placeholders) -> LoadedConfig:
+    """Plugins, the typed model and cross-checks of a loaded file."""
     _raise_on_errors(loaded.issues)
     try:
         registry = plugin_registry(path)
@@ -62,7 +86,8 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
     config = _validate(loaded, registry)
     issues = cross_check(config, registry, loaded)
     _raise_on_errors(issues)
-    return LoadedConfig(path, config, registry, issues)
+    warnings = [*placed.warnings, *issues]
+    return LoadedConfig(path, config, registry, warnings, placed.names)
 
 
 def _validate(loaded: LoadedYaml, registry: PluginRegistry) -> ConfigBase:

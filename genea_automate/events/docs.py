@@ -123,7 +123,7 @@ SAMPLE_PAYLOAD: dict[str, Any] = {
         }
     ],
     "door": {
-        "uuid": "44dd55ee-66ff-4700-b811-9922aabb0044",
+        "uuid": "99aabbcc-ddee-4ff0-a112-334455660099",
         "name": "Main Entrance",
         "door_status": "CLOSED",
         "model": "HID_RP40",

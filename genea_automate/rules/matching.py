@@ -84,9 +84,18 @@ class EventFilter:
         )
         for label, wanted, values in checks:
             if wanted is not None and not _any_in(values, wanted):
-                shown = next((v for v in values if v), None)
-                return f"{label} {shown!r} is not one of {sorted(wanted)}"
+                return _mismatch(label, values, wanted)
         return None
+
+
+def _mismatch(
+    label: str, values: tuple[str | None, ...], wanted: frozenset[str]
+) -> str:
+    """Why a `when` filter said no, in words: older payloads often have no door."""
+    shown = next((value for value in values if value), None)
+    if shown is None:
+        return f"the event has no {label}"
+    return f"{label} {shown!r} is not one of {sorted(wanted)}"
 
 
 def _any_in(values: tuple[str | None, ...], wanted: frozenset[str]) -> bool:

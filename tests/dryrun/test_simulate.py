@@ -131,3 +131,21 @@ def test_simulate_current_state_without_a_store_says_what_to_do(
         f"{tmp_path / 'store.db'}; check `store:` in the rules file, or use "
         "--state empty\n"
     )
+
+
+def test_simulate_says_plainly_that_the_event_has_no_door(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Older access payloads (fixture 01) carry no door at all."""
+    config = _rules(
+        tmp_path,
+        """
+        rules:
+          - id: front-door
+            when: {event: access.granted, door: Main Entrance}
+            then: [{mqtt: {topic: door, payload: "ON"}}]
+        """,
+    )
+    event = str(payload_path("01"))
+    assert main(["simulate", event, "-c", str(config)]) == 0
+    assert "  when: no, the event has no door\n" in capsys.readouterr().out

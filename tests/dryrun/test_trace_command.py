@@ -101,3 +101,22 @@ def test_trace_of_an_unknown_event_says_why_it_may_be_missing(
         "error: no event 'nope' in the store; old ones are pruned "
         "(traces: keep_for in the rules file)\n"
     )
+
+
+def test_trace_of_a_rule_not_in_the_rules_file_says_so(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert trace(config, "--rule", "cofee") == 1
+    assert capsys.readouterr() == (
+        "",
+        f"error: there is no rule 'cofee' in {config} (did you mean 'coffee'?)\n",
+    )
+
+
+def test_trace_of_a_rule_removed_since_still_shows_its_traces(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config.write_text(config.read_text().split("  - id: denied")[0])
+    assert trace(config, "--rule", "denied") == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert "67aab28d6f708192a3b4c5d6" in line and line.endswith("denied fired")
