@@ -36,6 +36,10 @@ IDLE_WAIT = 1.0
 OUTER_TIMEOUT_GRACE = 2.0
 TARGET_DOWN_WAIT = 1.0
 MIN_ATTEMPT_TIMEOUT = 0.1
+# The longest wait before a retry, whatever a target's Retry-After asks: a
+# header of 99999999999 s (or year 9999) would otherwise park the action, and
+# every later one to that target, for good.
+MAX_RETRY_WAIT = 24 * 3600.0
 
 
 def retry_delay(item: OutboxItem, error: ActionError, jitter: float) -> float:
@@ -45,9 +49,9 @@ def retry_delay(item: OutboxItem, error: ActionError, jitter: float) -> float:
     only earns another refusal.
     """
     if error.retry_after is not None:
-        return max(error.retry_after, 0.0)
-    exponential = item.backoff * 2.0 ** max(item.attempts, 0)
-    return min(exponential, item.max_backoff) * (0.5 + jitter / 2)
+        return min(max(error.retry_after, 0.0), MAX_RETRY_WAIT)
+    exponential = item.backoff * 2.0 ** min(max(item.attempts, 0), 64)
+    return min(exponential, item.max_backoff, MAX_RETRY_WAIT) * (0.5 + jitter / 2)
 
 
 class DeliveryWorker:
@@ -164,6 +168,8 @@ class DeliveryWorker:
             logger.warning(
                 "could not record the outcome of %s: %s", item.description, exc
             )
+        except Exception as exc:  # a bug here must not resend it forever
+            await self._set_aside(item, exc)
         finally:
             self._busy_keys.discard(item.order_key)
             self._wake.set()
@@ -175,7 +181,7 @@ class DeliveryWorker:
         if deadline is None:
             await self._attempt(item, item.timeout)
         elif now >= deadline:
-            await self._too_late(item, "it was still waiting")
+            await self._too_late(item, "it was still waiting", tried=False)
         else:
             # An attempt never runs past the deadline.
             left = (deadline - now).total_seconds()
@@ -237,9 +243,10 @@ class DeliveryWorker:
     async def _deferred(self, item: OutboxItem, error: TargetDownError) -> None:
         """The target was down before anything was sent: wait, not counted."""
         wait = TARGET_DOWN_WAIT if error.retry_after is None else error.retry_after
+        wait = min(max(wait, 0.0), MAX_RETRY_WAIT)
         retry_at = self._clock.now() + timedelta(seconds=wait)
         if self._past_deadline(item, retry_at):
-            await self._too_late(item, f"its target is down: {error}")
+            await self._too_late(item, f"its target is down: {error}", tried=False)
             return
         await self._store.action_deferred(item.id, str(error), retry_at)
         logger.debug("%s waits: %s", item.description, error, extra=_fields(item))
@@ -253,7 +260,9 @@ class DeliveryWorker:
             delay = retry_delay(item, error, self._random.random())
             retry_at = now + timedelta(seconds=delay)
             if self._past_deadline(item, retry_at):
-                await self._too_late(item, f"attempt {attempt} failed: {error}")
+                await self._too_late(
+                    item, f"attempt {attempt} failed: {error}", tried=True
+                )
                 return
             await self._store.action_failed(item.id, str(error), retry_at)
             metrics.ACTION_ATTEMPTS.labels(item.plugin, "retry").inc()
@@ -283,18 +292,47 @@ class DeliveryWorker:
             extra=_fields(item),
         )
 
+    async def _set_aside(self, item: OutboxItem, exc: Exception) -> None:
+        """Dead-letter an action whose handling failed in the worker itself.
+
+        Left pending, it would be sent again and again without an attempt being
+        counted. If the plugin had delivered it already, a retry from the dead
+        letters sends it once more: the log says so.
+        """
+        logger.exception(
+            "could not handle the delivery of %s for rule %s (event %s); moved "
+            "to the dead letters (it may have been sent already)",
+            item.description, item.rule_id, item.event_id, extra=_fields(item),
+        )  # fmt: skip
+        self._holds.failed(
+            item.order_key, item.description, self._clock.now(), repr(exc)
+        )
+        try:
+            await self._store.action_failed(
+                item.id, f"delivery failed in genea-automate: {exc!r}", None
+            )
+        except Exception:
+            # The breaker (holds) pauses the target after a few of these.
+            logger.exception("could not move %s to the dead letters", item.description)
+            return
+        metrics.ACTION_ATTEMPTS.labels(item.plugin, "dead").inc()
+
     @staticmethod
     def _past_deadline(item: OutboxItem, when: datetime) -> bool:
         deadline = item.deadline
         return deadline is not None and when >= deadline
 
-    async def _too_late(self, item: OutboxItem, why: str) -> None:
-        """Dead-letter an action that may no longer run (`not_after`)."""
+    async def _too_late(self, item: OutboxItem, why: str, *, tried: bool) -> None:
+        """Dead-letter an action that may no longer run (`not_after`); `tried`
+        when an attempt was just made, which then counts."""
         reason = (
             f"not sent: it would run more than not_after ({item.not_after:g}s) "
             f"after the event of {item.event_time:%Y-%m-%d %H:%M:%S} UTC; {why}"
         )
-        await self._store.action_failed(item.id, reason, None)
+        if tried:
+            await self._store.action_failed(item.id, reason, None)
+        else:
+            await self._store.action_expired(item.id, reason)
         metrics.ACTION_ATTEMPTS.labels(item.plugin, "dead").inc()
         logger.warning(
             "%s for rule %s (event %s) moved to the dead letters: %s",

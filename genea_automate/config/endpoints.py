@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+)
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 MIB = 1024 * 1024
@@ -56,6 +64,23 @@ class RequiredHeader(FrozenModel):
     value: SecretStr
 
 
+_ENDPOINT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def check_endpoint_name(name: str) -> str:
+    """An endpoint name is part of a URL and of every idempotency key, which
+    join parts with ':' and travel in HTTP headers: plain ASCII only."""
+    if not _ENDPOINT_NAME.fullmatch(name):
+        raise ValueError(
+            f"endpoint name {name!r} may only use letters, digits, '-', '_' and "
+            "'.' (at most 64): it is the last part of the URL Genea posts to"
+        )
+    return name
+
+
+EndpointName = Annotated[str, AfterValidator(check_endpoint_name)]
+
+
 class EndpointConfig(FrozenModel):
     """One webhook configured in Genea, served at POST /hooks/{name}."""
 
@@ -75,6 +100,19 @@ class EndpointConfig(FrozenModel):
                 "into an environment variable and write secret: ${VARIABLE}"
             )
         return value
+
+    @field_validator("previous_secrets")
+    @classmethod
+    def _previous_not_empty(cls, values: list[SecretStr]) -> list[SecretStr]:
+        # An empty key would let anyone sign: HMAC with "" is no secret at all.
+        for index, value in enumerate(values):
+            if not value.get_secret_value():
+                raise ValueError(
+                    f"previous_secrets[{index}] is empty (an unset variable?); "
+                    "an empty secret would accept anyone's signature: remove it "
+                    "once the rotation is over, or set the variable"
+                )
+        return values
 
     def secrets(self) -> list[bytes]:
         """The current secret first, then any still accepted during rotation."""

@@ -6,7 +6,12 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, create_model, model_validator
 
-from genea_automate.config.endpoints import EndpointConfig, FrozenModel, ServerConfig
+from genea_automate.config.endpoints import (
+    EndpointConfig,
+    EndpointName,
+    FrozenModel,
+    ServerConfig,
+)
 from genea_automate.config.observability import StatusConfig, TracesConfig
 from genea_automate.config.retention import RetentionConfig
 from genea_automate.config.rules import (
@@ -67,7 +72,7 @@ class ConfigBase(FrozenModel):
     store: str = DEFAULT_STORE
     default_timezone: TimeZoneName = "UTC"
     max_event_age: Duration | None = None
-    endpoints: dict[str, EndpointConfig] = Field(min_length=1)
+    endpoints: dict[EndpointName, EndpointConfig] = Field(min_length=1)
     schedules: dict[str, ScheduleConfig] = {}
     status: StatusConfig = StatusConfig()
     traces: TracesConfig = TracesConfig()

@@ -6,13 +6,14 @@ stores the raw body durably and answers; normalising happens later, off this pat
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -47,11 +48,14 @@ class EventSink(Protocol):
 class _Refusal(Exception):
     """A request answered with an error status and a plain-words reason."""
 
-    def __init__(self, status: int, reason: str, *, allow: str = "") -> None:
+    def __init__(
+        self, status: int, reason: str, *, allow: str = "", close: bool = False
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.allow = allow  # the Allow header of a 405
+        self.close = close or status == 413  # the rest of the body is unread
 
 
 def _no_constants(name: str) -> object:
@@ -372,12 +376,24 @@ async def _read_body(call: _Call, limit: int) -> bytes:
     # at the limit instead of being held in memory.
     chunks: list[bytes] = []
     size = 0
-    async for chunk in call.chunks():
-        size += len(chunk)
-        if size > limit:
-            raise _Refusal(413, _too_large(f"more than {limit} bytes", limit))
-        chunks.append(chunk)
+    try:
+        # A caller that never finishes its body must not hold a connection
+        # (and a file descriptor) for good.
+        async with asyncio.timeout(BODY_TIMEOUT):
+            async for chunk in call.chunks():
+                size += len(chunk)
+                if size > limit:
+                    raise _Refusal(413, _too_large(f"more than {limit} bytes", limit))
+                chunks.append(chunk)
+    except TimeoutError:
+        raise _Refusal(
+            408, f"the body did not arrive within {BODY_TIMEOUT:g}s", close=True
+        ) from None
     return b"".join(chunks)
+
+
+# Genea posts a few kilobytes; a body still incomplete after this is abandoned.
+BODY_TIMEOUT = 30.0
 
 
 def _too_large(size: str, limit: int) -> str:
@@ -442,14 +458,24 @@ def _identify(parsed: LazyJson) -> tuple[str, str]:
     # bool is an int in Python, but `true` is no identifier.
     if isinstance(uuid, int) and not isinstance(uuid, bool):
         uuid = str(uuid)
-    if not isinstance(uuid, str) or not uuid or len(uuid) > MAX_ID_LENGTH:
-        allowed = f"a string of 1 to {MAX_ID_LENGTH} characters, or an integer"
+    if not _is_identifier(uuid):
+        allowed = f"text of 1 to {MAX_ID_LENGTH} printable characters, or an integer"
         raise _Refusal(400, _bad_field("uuid", allowed, payload))
     action = payload.get("event_action")
-    if not isinstance(action, str) or not action or len(action) > MAX_ID_LENGTH:
-        allowed = f"a string of 1 to {MAX_ID_LENGTH} characters"
+    if not _is_identifier(action):
+        allowed = f"text of 1 to {MAX_ID_LENGTH} printable characters"
         raise _Refusal(400, _bad_field("event_action", allowed, payload))
     return uuid, action
+
+
+def _is_identifier(value: object) -> TypeGuard[str]:
+    """Printable: control characters would reach logs and HTTP headers, and a
+    lone surrogate cannot be stored as UTF-8."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_ID_LENGTH
+        and value.isprintable()
+    )
 
 
 # Genea's uuids are 24 hex digits or short decimals, its codes some 50 letters;
@@ -460,7 +486,11 @@ MAX_ID_LENGTH = 200
 def _bad_field(field: str, allowed: str, payload: dict[str, Any]) -> str:
     if field not in payload:
         return f"the body has no {field!r}; every Genea event carries one"
-    return f"{field!r} must be {allowed}, got {_kind(payload[field])}"
+    value = payload[field]
+    got = _kind(value)
+    if isinstance(value, str) and value and not value.isprintable():
+        got = "a string with control characters"
+    return f"{field!r} must be {allowed}, got {got}"
 
 
 def _kind(value: object) -> str:
@@ -486,9 +516,9 @@ def _refuse(call: _Call, name: str, refusal: _Refusal) -> _Answer:
         _shorten(name), call.peer or "an unknown peer", refusal.reason, refusal.status,
         extra={"endpoint": _shorten(name)},
     )  # fmt: skip
-    return _error(refusal.status, refusal.reason, refusal.allow)
+    return _error(refusal.status, refusal.reason, refusal.allow, refusal.close)
 
 
-def _error(status: int, reason: str, allow: str = "") -> _Answer:
+def _error(status: int, reason: str, allow: str = "", close: bool = False) -> _Answer:
     body = json.dumps({"error": reason}).encode()
-    return _Answer(status, body, close=status == 413, allow=allow)
+    return _Answer(status, body, close=close, allow=allow)

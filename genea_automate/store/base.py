@@ -130,7 +130,10 @@ class OutboxItem:
         """When delivering becomes too late (`not_after` after the event)."""
         if self.not_after is None:
             return None
-        return self.event_time + timedelta(seconds=self.not_after)
+        try:
+            return self.event_time + timedelta(seconds=self.not_after)
+        except OverflowError:  # an event dated near the year 9999
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +300,11 @@ class Store(ABC):
         self, item_id: int, error: str, retry_at: datetime | None
     ) -> None:
         """Count a failed attempt; retry_at None sends it to the dead letters."""
+
+    @abstractmethod
+    async def action_expired(self, item_id: int, reason: str) -> None:
+        """Send to the dead letters an action not tried now (too late to try):
+        no attempt is counted."""
 
     @abstractmethod
     async def action_deferred(

@@ -213,10 +213,7 @@ class SqliteStore(Store):
                 "WHERE state = 'pending' ORDER BY seq LIMIT ?",
                 (limit,),
             ).fetchall()
-            return [
-                StoredEvent(seq, endpoint, uuid, bytes(body), from_text(received))
-                for seq, endpoint, uuid, body, received in rows
-            ]
+            return _readable(connection, rows, _stored_event, _event_unreadable)
 
         return await self._call(select)
 
@@ -254,7 +251,7 @@ class SqliteStore(Store):
                 "AND next_attempt_at <= ? ORDER BY id LIMIT ?",
                 (to_text(now), limit),
             ).fetchall()
-            return [_outbox_item(row) for row in rows]
+            return _readable(connection, rows, _outbox_item, _action_unreadable)
 
         return await self._call(select)
 
@@ -294,6 +291,16 @@ class SqliteStore(Store):
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
                 "next_attempt_at = ? WHERE id = ?",
                 (error, to_text(retry_at), item_id),
+            )
+
+        await self._call(update, single_statement=True)
+
+    async def action_expired(self, item_id: int, reason: str) -> None:
+        def update(connection: sqlite3.Connection) -> None:
+            connection.execute(
+                "UPDATE outbox SET state = 'dead', last_error = ?, finished_at = ? "
+                "WHERE id = ?",
+                (reason, to_text(self.clock.now()), item_id),
             )
 
         await self._call(update, single_statement=True)
@@ -406,6 +413,52 @@ _OUTBOX_COLUMNS = (
     "created_at, event_time, not_after"
 )
 _DEAD_COLUMNS = f"{_OUTBOX_COLUMNS}, last_error, finished_at"
+
+
+R = TypeVar("R")
+
+
+def _readable(
+    connection: sqlite3.Connection,
+    rows: list[Any],
+    read: Callable[[Any], R],
+    set_aside: Callable[[sqlite3.Connection, Any, Exception], None],
+) -> list[R]:
+    """The rows `read` can make sense of; the others are set aside, so that one
+    damaged row (a file edited by hand) cannot stop all the work behind it."""
+    readable = []
+    for row in rows:
+        try:
+            readable.append(read(row))
+        except (ValueError, TypeError) as exc:
+            logger.error(
+                "store: set aside row %s, which cannot be read: %r", row[0], exc
+            )
+            set_aside(connection, row, exc)
+    return readable
+
+
+def _stored_event(row: tuple[Any, ...]) -> StoredEvent:
+    seq, endpoint, uuid, body, received = row
+    return StoredEvent(seq, endpoint, uuid, bytes(body), from_text(received))
+
+
+def _event_unreadable(
+    connection: sqlite3.Connection, row: tuple[Any, ...], exc: Exception
+) -> None:
+    connection.execute(
+        "UPDATE events SET state = 'failed', kind = ? WHERE seq = ?",
+        (f"error: the stored row cannot be read: {exc!r}"[:500], row[0]),
+    )
+
+
+def _action_unreadable(
+    connection: sqlite3.Connection, row: tuple[Any, ...], exc: Exception
+) -> None:
+    connection.execute(
+        "UPDATE outbox SET state = 'dead', last_error = ? WHERE id = ?",
+        (f"the stored row cannot be read: {exc!r}"[:500], row[0]),
+    )
 
 
 def _outbox_item(row: tuple[Any, ...]) -> OutboxItem:

@@ -15,7 +15,11 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import BaseModel
 
-from genea_automate.actions.delivery import DeliveryWorker, retry_delay
+from genea_automate.actions.delivery import (
+    MAX_RETRY_WAIT,
+    DeliveryWorker,
+    retry_delay,
+)
 from genea_automate.actions.holds import TargetHolds
 from genea_automate.errors import ActionError, TargetDownError
 from genea_automate.plugin import ActionPlugin, DeliveryContext, RenderContext
@@ -135,7 +139,7 @@ async def test_delivery_past_not_after_goes_to_the_dead_letters_unsent(
 
     assert plugin.starts == []
     [(state, attempts, error)] = outbox(store)
-    assert (state, attempts) == ("dead", 1)
+    assert (state, attempts) == ("dead", 0)  # never tried
     assert error == (
         "not sent: it would run more than not_after (900s) after the event of "
         f"{hour_ago:%Y-%m-%d %H:%M:%S} UTC; it was still waiting"
@@ -229,16 +233,58 @@ async def test_delivery_paused_waits_for_deliveries_in_flight(
     await asyncio.gather(task, return_exceptions=True)
 
 
-def test_retry_delay_honours_retry_after_beyond_max_backoff() -> None:
-    item = OutboxItem(
+def outbox_item(**changes: Any) -> OutboxItem:
+    """An action as the worker reads it from the outbox."""
+    fields: dict[str, Any] = dict(
         id=1, event_id="e", rule_id="r", step="0", plugin="slack", payload={},
         order_key="k", description="d", idempotency_key="e:r:0", attempts=0,
         max_attempts=5, timeout=5.0, backoff=1.0, max_backoff=10.0,
         created_at=datetime.now(UTC), event_time=datetime.now(UTC), not_after=None,
     )  # fmt: skip
+    return OutboxItem(**{**fields, **changes})
+
+
+def test_retry_delay_honours_retry_after_beyond_max_backoff() -> None:
+    item = outbox_item()
     limited = ActionError("HTTP 429 Too Many Requests", retry_after=120.0)
     assert retry_delay(item, limited, jitter=0.0) == 120.0
     assert retry_delay(item, ActionError("HTTP 500"), jitter=1.0) == 1.0
+
+
+def test_retry_delay_caps_a_retry_after_of_years() -> None:
+    item = outbox_item(attempts=900, max_attempts=1000, max_backoff=1e12)
+    huge = ActionError("HTTP 503 Service Unavailable", retry_after=99999999999999.0)
+    assert retry_delay(item, huge, jitter=0.0) == MAX_RETRY_WAIT
+    assert retry_delay(item, ActionError("HTTP 500"), jitter=1.0) == MAX_RETRY_WAIT
+
+
+def test_deadline_of_an_event_near_the_year_9999_is_none() -> None:
+    item = outbox_item(
+        not_after=400 * 86400.0, event_time=datetime(9998, 12, 31, 23, tzinfo=UTC)
+    )
+    assert item.deadline is None
+
+
+async def test_delivery_failing_in_the_worker_is_set_aside_not_resent(
+    store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    plugin = ScriptedAction(succeed)
+    holds = TargetHolds()
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("bookkeeping bug")
+
+    holds.succeeded = broken  # type: ignore[method-assign]
+    await queue(store, action(), action(step="1"))
+    worker = worker_for(store, plugin, holds)
+    await run_until(worker, lambda: [row[0] for row in outbox(store)] == ["dead"] * 2)
+
+    assert len(plugin.starts) == 2  # each sent once, never again
+    assert {error for _, _, error in outbox(store)} == {
+        "delivery failed in genea-automate: RuntimeError('bookkeeping bug')"
+    }
+    logged = [r for r in caplog.records if r.exc_info and "may have been" in r.msg]
+    assert len(logged) == 2
 
 
 async def test_delivery_store_outage_is_reported_once(

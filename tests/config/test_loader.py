@@ -72,8 +72,7 @@ rules:
         load_config(path, environ={})
     assert [str(issue) for issue in error.value.issues] == [
         f"{path}:8:23: error: rules[0].then[0].mqtt.topic: expected text, got true: "
-        "YAML reads unquoted yes/no/on/off/true/false as booleans; quote it, "
-        'e.g. "true"'
+        'unquoted true and false are booleans in YAML; quote it for text, e.g. "true"'
     ]
 
 
@@ -84,6 +83,44 @@ def test_loader_missing_variable_names_it(tmp_path: Path) -> None:
     [issue] = error.value.issues
     assert "environment variable GENEA_SECRET is not set" in str(issue)
     assert (issue.line, issue.column) == (1, 28)
+
+
+UNSET = """
+endpoints: {main: {secret: "${GENEA_SECRET}"}}
+status: {admin_token: "${ADMIN_TOKEN}"}
+mqtt: {default: {url: "${MQTT_URL:-mqtt://127.0.0.1:1883}"}}
+slack: {ops: {webhook_url: "${SLACK_URL}"}}
+"""
+
+
+def test_loader_unset_ok_puts_placeholders_and_warns_at_each(tmp_path: Path) -> None:
+    path = write(tmp_path, UNSET)
+    environ = {"SLACK_URL": "https://hooks.example.org/x"}
+    loaded = load_config(path, environ=environ, unset_ok=True)
+    endpoint = loaded.config.endpoints["main"]
+    assert endpoint.secret.get_secret_value() == "https://unset.invalid/GENEA_SECRET"
+    assert loaded.config.mqtt["default"].url == "mqtt://127.0.0.1:1883"  # fallback
+    assert loaded.unset == ("GENEA_SECRET", "ADMIN_TOKEN")
+    assert [str(issue).removeprefix(f"{path}:") for issue in loaded.warnings] == [
+        f"{line}: warning: {where}: environment variable {name} is not set; a "
+        "placeholder stands in for it here, as this command sends nothing, but "
+        "`serve` refuses to start until it is set"
+        for line, where, name in [
+            ("2:28", "endpoints.main.secret", "GENEA_SECRET"),
+            ("3:23", "status.admin_token", "ADMIN_TOKEN"),
+        ]
+    ]
+
+
+def test_loader_unset_ok_keeps_the_warning_next_to_an_error_it_explains(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, UNSET.replace(":-mqtt://127.0.0.1:1883", ""))
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ={}, unset_ok=True)
+    issues = [(issue.severity, issue.path) for issue in error.value.issues]
+    assert ("warning", "mqtt.default.url") in issues
+    assert ("error", "mqtt.default.url") in issues
 
 
 def test_loader_reports_every_cross_check_error(tmp_path: Path) -> None:
@@ -107,9 +144,9 @@ rules:
         load_config(path, environ={})
     assert [str(issue).removeprefix(f"{path}:") for issue in error.value.issues] == [
         "10:9: error: rules[1].id: rule id 'a' is already used by rules[0]",
-        "7:11: warning: rules[0].when.event[0]: no event kind matches 'door.forced' "
-        "(did you mean 'door.forced_and_held_open' or 'door.forced_open'?); "
-        "see docs/events.md",
+        "7:11: warning: rules[0].when.event[0]: no known event kind matches "
+        "'door.forced' (did you mean 'door.forced_and_held_open' or "
+        "'door.forced_open'?); the kinds are listed in docs/events.md",
         "8:21: error: rules[0].if[0].schedule: unknown schedule 'ofice-hours' "
         "(did you mean 'office-hours'?); schedules: 'office-hours'",
         "9:19: error: rules[0].then[0].mqtt: no mqtt connection is defined; add one "
@@ -191,3 +228,35 @@ def test_loader_refuses_an_alias_bomb(tmp_path: Path) -> None:
         load_config(path, environ={})
     [issue] = error.value.issues
     assert issue.message.startswith("the file expands to more than 200,000 values")
+
+
+def test_loader_refuses_an_empty_previous_secret(tmp_path: Path) -> None:
+    """An unset rotation variable must not leave an empty HMAC key behind."""
+    path = write(
+        tmp_path,
+        'endpoints:\n  main: {secret: s, previous_secrets: ["${OLD:-}"]}\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    [issue] = caught.value.issues
+    assert str(issue).endswith(
+        "endpoints.main.previous_secrets: previous_secrets[0] is empty (an unset "
+        "variable?); an empty secret would accept anyone's signature: remove it "
+        "once the rotation is over, or set the variable"
+    )
+
+
+@pytest.mark.parametrize("name", ["süd", "a:b", "has space", "x" * 65])
+def test_loader_refuses_an_endpoint_name_unfit_for_urls_and_keys(
+    tmp_path: Path, name: str
+) -> None:
+    path = write(tmp_path, f'endpoints:\n  "{name}": {{secret: s}}\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    [issue] = caught.value.issues
+    assert f"endpoint name {name!r} may only use letters, digits" in str(issue)
+
+
+def test_loader_accepts_plain_endpoint_names(tmp_path: Path) -> None:
+    path = write(tmp_path, "endpoints:\n  hq-main_2.b: {secret: s}\n")
+    assert list(load_config(path, environ={}).config.endpoints) == ["hq-main_2.b"]

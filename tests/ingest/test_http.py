@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
@@ -11,6 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from genea_automate.config.endpoints import EndpointConfig, RequiredHeader
+from genea_automate.ingest import http
 from genea_automate.ingest.http import client_address
 
 from .conftest import (
@@ -65,6 +67,33 @@ async def test_hook_refuses_a_path_that_names_no_endpoint(
     response = await harness.post(BODY, endpoint=path)
     assert response.status_code == 404
     assert "is configured" in response.json()["error"]
+
+
+async def test_hook_gives_up_on_a_body_that_never_arrives(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http, "BODY_TIMEOUT", 0.05)
+    sent: list[dict[str, object]] = []
+    first = [{"type": "http.request", "body": BODY[:10], "more_body": True}]
+
+    async def receive() -> dict[str, object]:
+        if first:
+            return first.pop()
+        await asyncio.Event().wait()  # the rest never comes
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/hooks/main",
+             "headers": [(b"content-type", b"application/json")],
+             "client": ("127.0.0.1", 40000)}  # fmt: skip
+    await harness.app(scope, receive, send)
+    assert sent[0]["status"] == 408
+    assert (b"connection", b"close") in sent[0]["headers"]  # type: ignore[operator]
+    assert json.loads(sent[1]["body"]) == {  # type: ignore[arg-type]
+        "error": "the body did not arrive within 0.05s"
+    }
 
 
 async def test_hook_stores_nothing_when_the_caller_hangs_up(harness: Harness) -> None:
@@ -342,29 +371,45 @@ async def test_hook_refuses_a_secret_no_longer_listed(
         ),
         pytest.param(
             _body({"uuid": None, "event_action": "X"}),
-            "'uuid' must be a string of 1 to 200 characters, or an integer, got null",
+            "'uuid' must be text of 1 to 200 printable characters, or an integer, "
+            "got null",
             id="null-uuid",
         ),
         pytest.param(
             _body({"uuid": "", "event_action": "X"}),
-            "'uuid' must be a string of 1 to 200 characters, or an integer, got an empty string",
+            "'uuid' must be text of 1 to 200 printable characters, or an integer, "
+            "got an empty string",
             id="empty-uuid",
         ),
         pytest.param(
             _body({"uuid": True, "event_action": "X"}),
-            "'uuid' must be a string of 1 to 200 characters, or an integer, got a boolean",
+            "'uuid' must be text of 1 to 200 printable characters, or an integer, "
+            "got a boolean",
             id="bool-uuid",
         ),
         pytest.param(
             _body({"uuid": 1.5, "event_action": "X"}),
-            "'uuid' must be a string of 1 to 200 characters, or an integer, got a number",
+            "'uuid' must be text of 1 to 200 printable characters, or an integer, "
+            "got a number",
             id="float-uuid",
         ),
         pytest.param(
             _body({"uuid": "u" * 201, "event_action": "X"}),
-            "'uuid' must be a string of 1 to 200 characters, or an integer, "
+            "'uuid' must be text of 1 to 200 printable characters, or an integer, "
             "got a string",
             id="long-uuid",
+        ),
+        pytest.param(
+            _body({"uuid": "abc\ndef", "event_action": "X"}),
+            "'uuid' must be text of 1 to 200 printable characters, or an integer, "
+            "got a string with control characters",
+            id="newline-uuid",
+        ),
+        pytest.param(
+            b'{"uuid":"ls-\\ud800","event_action":"X"}',
+            "'uuid' must be text of 1 to 200 printable characters, or an integer, "
+            "got a string with control characters",
+            id="lone-surrogate-uuid",
         ),
         pytest.param(
             _body({"uuid": "1"}),
@@ -373,7 +418,8 @@ async def test_hook_refuses_a_secret_no_longer_listed(
         ),
         pytest.param(
             _body({"uuid": "1", "event_action": {"code": 1}}),
-            "'event_action' must be a string of 1 to 200 characters, got an object",
+            "'event_action' must be text of 1 to 200 printable characters, "
+            "got an object",
             id="object-event-action",
         ),
     ],

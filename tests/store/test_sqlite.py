@@ -242,3 +242,45 @@ def test_store_missing_folder_is_named(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "nope" / "store.db"))
     with pytest.raises(StoreUnavailableError, match="nope of the store does not exist"):
         store.check_can_open()
+
+
+def tamper(store: SqliteStore, sql: str) -> None:
+    """Change the file behind the store's back, as a hand edit would."""
+    with closing(sqlite3.connect(store.path)) as db, db:
+        db.execute(sql)
+
+
+async def test_store_sets_aside_an_event_row_it_cannot_read(
+    store: SqliteStore,
+) -> None:
+    await store.ingest("main", "damaged", b"{}", NOW)
+    await store.ingest("main", "fine", b"{}", NOW)
+    tamper(store, "UPDATE events SET received_at = 'garbage' WHERE uuid = 'damaged'")
+
+    assert [event.uuid for event in await store.pending_events(10)] == ["fine"]
+    with closing(sqlite3.connect(store.path)) as db:
+        state, kind = db.execute(
+            "SELECT state, kind FROM events WHERE uuid = 'damaged'"
+        ).fetchone()
+    assert state == "failed"
+    assert kind.startswith("error: the stored row cannot be read: ValueError(")
+
+
+async def test_store_sets_aside_an_outbox_row_it_cannot_read(
+    store: SqliteStore,
+) -> None:
+    await store.ingest("main", "u1", b"{}", NOW)
+    [stored] = await store.pending_events(1)
+    await store.decide(
+        stored, lambda state: decision_with(action(key="a"), action("r2", key="b"))
+    )
+    tamper(store, "UPDATE outbox SET payload = '{not json' WHERE order_key = 'a'")
+
+    [item] = await store.due_actions(NOW, 10)
+    assert item.order_key == "b"
+    with closing(sqlite3.connect(store.path)) as db:
+        state, error = db.execute(
+            "SELECT state, last_error FROM outbox WHERE order_key = 'a'"
+        ).fetchone()
+    assert state == "dead"
+    assert error.startswith("the stored row cannot be read: JSONDecodeError(")
