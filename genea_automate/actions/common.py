@@ -68,7 +68,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # not '²', which isdigit() accepts
         return float(text)
     try:
         when = email.utils.parsedate_to_datetime(text)

@@ -48,8 +48,9 @@ def retry_delay(item: OutboxItem, error: ActionError, jitter: float) -> float:
     Retry-After is never shortened: trying earlier than a 429 or 503 allows
     only earns another refusal.
     """
-    if error.retry_after is not None:
-        return min(max(error.retry_after, 0.0), MAX_RETRY_WAIT)
+    # Retry-After 0 (or a date past) would spend every attempt at once.
+    if error.retry_after is not None and error.retry_after > 0:
+        return min(error.retry_after, MAX_RETRY_WAIT)
     exponential = item.backoff * 2.0 ** min(max(item.attempts, 0), 64)
     return min(exponential, item.max_backoff, MAX_RETRY_WAIT) * (0.5 + jitter / 2)
 
@@ -242,8 +243,8 @@ class DeliveryWorker:
 
     async def _deferred(self, item: OutboxItem, error: TargetDownError) -> None:
         """The target was down before anything was sent: wait, not counted."""
-        wait = TARGET_DOWN_WAIT if error.retry_after is None else error.retry_after
-        wait = min(max(wait, 0.0), MAX_RETRY_WAIT)
+        wait = error.retry_after or 0.0
+        wait = min(wait, MAX_RETRY_WAIT) if wait > 0 else TARGET_DOWN_WAIT
         retry_at = self._clock.now() + timedelta(seconds=wait)
         if self._past_deadline(item, retry_at):
             await self._too_late(item, f"its target is down: {error}", tried=False)

@@ -57,11 +57,25 @@ def split_listen(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def is_blank(secret: SecretStr) -> bool:
+    """Empty, or only spaces and invisible characters (a stray newline from a
+    file, a space from `${VAR:- }`): as an HMAC key, anyone could guess it."""
+    text = secret.get_secret_value()
+    return not "".join(c for c in text if c.isprintable()).strip()
+
+
 class RequiredHeader(FrozenModel):
     """A custom header Genea adds to every call, checked like a second secret."""
 
     name: str
     value: SecretStr
+
+    @field_validator("value")
+    @classmethod
+    def _value_not_blank(cls, value: SecretStr) -> SecretStr:
+        if is_blank(value):
+            raise ValueError("the required header's value is empty or blank")
+        return value
 
 
 _ENDPOINT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -94,23 +108,22 @@ class EndpointConfig(FrozenModel):
     @field_validator("secret")
     @classmethod
     def _secret_not_empty(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value():
+        if is_blank(value):
             raise ValueError(
-                "the endpoint secret is empty; copy it from Genea's webhook page "
-                "into an environment variable and write secret: ${VARIABLE}"
+                "the endpoint secret is empty or blank; copy it from Genea's webhook "
+                "page into an environment variable and write secret: ${VARIABLE}"
             )
         return value
 
     @field_validator("previous_secrets")
     @classmethod
     def _previous_not_empty(cls, values: list[SecretStr]) -> list[SecretStr]:
-        # An empty key would let anyone sign: HMAC with "" is no secret at all.
         for index, value in enumerate(values):
-            if not value.get_secret_value():
+            if is_blank(value):
                 raise ValueError(
-                    f"previous_secrets[{index}] is empty (an unset variable?); "
-                    "an empty secret would accept anyone's signature: remove it "
-                    "once the rotation is over, or set the variable"
+                    f"previous_secrets[{index}] is empty or blank (an unset "
+                    "variable?); such a secret would accept anyone's signature: "
+                    "remove it once the rotation is over, or set the variable"
                 )
         return values
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -139,9 +140,53 @@ def _with_timed_loops(tree: nodes.Template) -> nodes.Template:
     return tree
 
 
+# The most one operator may build: a deadline cannot stop a single `*` or
+# `**` once it runs ('x' * 10**9, 13 ** 30000000).
+MAX_BUILT = 100_000  # items or characters
+MAX_POWER_BITS = 100_000  # about 30,000 digits
+_WIDE_FORMAT = re.compile(r"%[-+ #0]*(\*|\d{5,}|\.\d{5,}|\d*\.\*)")
+
+
+def _check_size(operator: str, left: Any, right: Any) -> None:
+    """Refuse an operation whose result alone would be huge."""
+    if operator == "*":
+        for sequence, times in ((left, right), (right, left)):
+            if (
+                isinstance(sequence, str | list | tuple)
+                and isinstance(times, int)
+                and len(sequence) * times > MAX_BUILT
+            ):
+                raise TemplateRuntimeError(
+                    f"'*' would build {len(sequence) * times} items or characters; "
+                    f"one operation may build at most {MAX_BUILT}"
+                )
+    elif operator == "**":
+        if (
+            isinstance(left, int)
+            and isinstance(right, int)
+            and abs(left) > 1
+            and right * math.log2(abs(left)) > MAX_POWER_BITS
+        ):
+            raise TemplateRuntimeError(
+                f"'**' would build a number of more than {MAX_POWER_BITS} bits"
+            )
+    elif operator == "%" and isinstance(left, str) and _WIDE_FORMAT.search(left):
+        raise TemplateRuntimeError(
+            "'%' formatting with a width or precision of 10000 or more, or '*'"
+        )
+
+
 class _Sandbox(SandboxedEnvironment):
     """The sandbox, where `door.items` means the key before the dict method,
-    and every call (a macro calling itself, too) checks the render's deadline."""
+    every call (a macro calling itself, too) checks the render's deadline, and
+    `*`, `**` and `%` may not build huge values. Intercepted operators are also
+    never worked out while compiling, so `validate` cannot hang on one."""
+
+    intercepted_binops = frozenset(["*", "**", "%"])
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        _check_size(operator, left, right)
+        return super().call_binop(context, operator, left, right)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Record) and attribute in obj:

@@ -133,10 +133,20 @@ def test_render_data_renders_string_leaves_only(make_renderer: MakeRenderer) -> 
         ("Mon, 04 Mar 2024 13:05:40 GMT", 30.0),
         ("Mon, 04 Mar 2024 13:00:00 GMT", 0.0),
         ("soon", None),
+        ("\u00b2", None),
         ("", None),
         (None, None),
     ],
-    ids=["seconds", "spaces", "http-date", "past-date", "garbage", "empty", "absent"],
+    ids=[
+        "seconds",
+        "spaces",
+        "http-date",
+        "past-date",
+        "garbage",
+        "superscript",
+        "empty",
+        "absent",
+    ],
 )
 def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
     assert parse_retry_after(value, NOW) == seconds

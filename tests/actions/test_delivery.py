@@ -258,6 +258,14 @@ def test_retry_delay_caps_a_retry_after_of_years() -> None:
     assert retry_delay(item, ActionError("HTTP 500"), jitter=1.0) == MAX_RETRY_WAIT
 
 
+@pytest.mark.parametrize("retry_after", [0.0, -5.0])
+def test_retry_delay_backs_off_when_retry_after_says_now(retry_after: float) -> None:
+    """Retry-After 0, or a date past, would spend every attempt at once."""
+    item = outbox_item(attempts=2)
+    now_please = ActionError("HTTP 429 Too Many Requests", retry_after=retry_after)
+    assert retry_delay(item, now_please, jitter=1.0) == 4.0
+
+
 def test_deadline_of_an_event_near_the_year_9999_is_none() -> None:
     item = outbox_item(
         not_after=400 * 86400.0, event_time=datetime(9998, 12, 31, 23, tzinfo=UTC)

@@ -230,20 +230,30 @@ def test_loader_refuses_an_alias_bomb(tmp_path: Path) -> None:
     assert issue.message.startswith("the file expands to more than 200,000 values")
 
 
-def test_loader_refuses_an_empty_previous_secret(tmp_path: Path) -> None:
-    """An unset rotation variable must not leave an empty HMAC key behind."""
+@pytest.mark.parametrize("value", ["${OLD:-}", "${OLD:- }", "\\t", "\\u200b"])
+def test_loader_refuses_an_empty_previous_secret(tmp_path: Path, value: str) -> None:
+    """An unset rotation variable must not leave a guessable HMAC key behind."""
     path = write(
         tmp_path,
-        'endpoints:\n  main: {secret: s, previous_secrets: ["${OLD:-}"]}\n',
+        f'endpoints:\n  main: {{secret: s, previous_secrets: ["{value}"]}}\n',
     )
     with pytest.raises(ConfigError) as caught:
         load_config(path, environ={})
     [issue] = caught.value.issues
     assert str(issue).endswith(
-        "endpoints.main.previous_secrets: previous_secrets[0] is empty (an unset "
-        "variable?); an empty secret would accept anyone's signature: remove it "
+        "endpoints.main.previous_secrets: previous_secrets[0] is empty or blank (an "
+        "unset variable?); such a secret would accept anyone's signature: remove it "
         "once the rotation is over, or set the variable"
     )
+
+
+@pytest.mark.parametrize("value", ["' '", '"\\n"', '"\\u00a0"', "'${V}'"])
+def test_loader_refuses_a_blank_secret(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path, f"endpoints:\n  main: {{secret: {value}}}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={"V": "  "})
+    [issue] = caught.value.issues
+    assert "the endpoint secret is empty or blank" in str(issue)
 
 
 @pytest.mark.parametrize("name", ["süd", "a:b", "has space", "x" * 65])

@@ -4,6 +4,7 @@ the store's writer thread, and with it every webhook."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 
@@ -126,3 +127,33 @@ async def test_a_runaway_rule_fails_alone_and_quickly(
     assert trace["fired"] is False and TIMED_OUT in trace["errors"][0]
     [record] = [r for r in caplog.records if "could not render" in r.getMessage()]
     assert TIMED_OUT in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("template", "error"),
+    [
+        ("{{ (door.name | length) ** 3000000 }}", "'**' would build a number"),
+        ("{{ door.name * 300000 }}", "'*' would build"),
+        ("{{ 300000 * [door.name] }}", "'*' would build"),
+        ("{{ '%99999d' % 1 }}", "'%' formatting with a width"),
+        ("{{ '%.*f' % (99999, 1) }}", "'%' formatting with a width"),
+    ],
+)
+def test_one_operation_may_not_build_a_huge_value(template: str, error: str) -> None:
+    """No deadline can stop a single `*` or `**` once it runs."""
+    with pytest.raises(TemplateRenderError, match=re.escape(error)):
+        render(template)
+
+
+def test_small_operations_still_work() -> None:
+    assert render("{{ 'ab' * 3 }} {{ 2 ** 10 }} {{ '%05.1f' % 2.5 }}") == (
+        "ababab 1024 002.5"
+    )
+
+
+def test_a_huge_constant_is_not_worked_out_while_compiling() -> None:
+    """Jinja folds constants when compiling; `validate` would hang on this."""
+    started = time.monotonic()
+    with pytest.raises(TemplateRenderError, match="'\\*\\*' would build"):
+        render("{{ 13 ** 30000000 }}")
+    assert time.monotonic() - started < 10 * templates.RENDER_BUDGET

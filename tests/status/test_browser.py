@@ -119,9 +119,7 @@ def test_a_dead_letters_retry_button_delivers_it(
     page = browser.new_page()
     log_in(page, daemon)
     page.get_by_role("link", name="Dead letters").click()
-    expect(
-        page.get_by_text("HTTP 400 Bad Request: unknown_user")
-    ).to_be_visible()
+    expect(page.get_by_text("HTTP 400 Bad Request: unknown_user")).to_be_visible()
     page.screenshot(path=screenshot_path("status-dead-letters"), full_page=True)
 
     page.get_by_role("button", name="Retry").click()
