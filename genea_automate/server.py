@@ -63,7 +63,12 @@ def serve(config_path: Path, listen: str | None = None) -> int:
         ssl_keyfile=str(tls.keyfile) if tls else None,
         timeout_graceful_shutdown=REQUEST_GRACE,
     )
-    DaemonServer(config, daemon).run()
+    try:
+        DaemonServer(config, daemon).run()
+    except KeyboardInterrupt:
+        # uvicorn raises Ctrl-C's signal again once it has shut down in order;
+        # the log already says so, a traceback would only alarm.
+        pass
     return 0
 
 

@@ -49,7 +49,10 @@ class DaemonProcess:
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        threading.Thread(target=self._read, args=(self._process,), daemon=True).start()
+        self._reader = threading.Thread(
+            target=self._read, args=(self._process,), daemon=True
+        )
+        self._reader.start()
         self.wait_for_log("Uvicorn running on", timeout, since=self.log_mark)
 
     def _read(self, process: subprocess.Popen[str]) -> None:
@@ -89,17 +92,23 @@ class DaemonProcess:
     def stop(self) -> None:
         self._signal(signal.SIGTERM)
 
+    def interrupt(self) -> int | None:
+        """Ctrl-C; returns the exit code."""
+        return self._signal(signal.SIGINT)
+
     def reload(self) -> None:
         """SIGHUP: the daemon reads its rules file again."""
         assert self._process is not None
         self._process.send_signal(signal.SIGHUP)
 
-    def _signal(self, signum: int) -> None:
+    def _signal(self, signum: int) -> int | None:
         if self._process is None:
-            return
+            return None
         self._process.send_signal(signum)
-        self._process.wait(timeout=20)
+        code = self._process.wait(timeout=20)
+        self._reader.join(timeout=5)  # the last lines, up to end of file
         self._process = None
+        return code
 
     def post(self, body: bytes, endpoint: str = "main") -> httpx.Response:
         return httpx.post(
