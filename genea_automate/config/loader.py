@@ -6,7 +6,6 @@ sees all of them at once, each at its line and column.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +16,6 @@ from pydantic import ValidationError
 from genea_automate.config.checks import cross_check
 from genea_automate.config.issues import issue_at, issues_from_validation_error
 from genea_automate.config.models import ConfigBase, build_config_model
-from genea_automate.config.placeholders import (
-    Placeholders,
-    UnsetAsPlaceholder,
-    find_placeholders,
-)
 from genea_automate.config.yamlload import LoadedYaml, load_yaml
 from genea_automate.errors import ConfigError, ConfigIssue, PluginError
 from genea_automate.plugin import ActionPlugin, PluginRegistry
@@ -63,22 +57,23 @@ def load_config(
     """The validated rules file, or ConfigError with every issue found.
 
     `unset_ok` is for the commands that send nothing: an unset `${VAR}` then
-    reads as a placeholder, with a warning instead of an error (placeholders.py).
+    reads as a placeholder, with a warning instead of an error (see load_yaml).
     """
-    environ = os.environ if environ is None else environ
-    if not unset_ok:
-        return _checked(path, load_yaml(path, environ=environ), Placeholders())
-    loaded = load_yaml(path, environ=UnsetAsPlaceholder(environ))
-    placed = find_placeholders(loaded)
-    try:
-        return _checked(path, loaded, placed)
-    except ConfigError as exc:
-        raise ConfigError([*placed.warnings, *exc.issues]) from exc
-
-
-def _checked(path: Path, loaded: LoadedYaml, placed: Placeholders) -> LoadedConfig:
-    """Plugins, the typed model and cross-checks of a loaded file."""
+    loaded = load_yaml(path, environ=environ, unset_ok=unset_ok)
     _raise_on_errors(loaded.issues)
+    # The load's warnings (placeholders) go with any later error they may explain.
+    early = [issue for issue in loaded.issues if issue.severity == "warning"]
+    try:
+        registry, config, issues = _checked(path, loaded)
+    except ConfigError as exc:
+        raise ConfigError([*early, *exc.issues]) from exc
+    return LoadedConfig(path, config, registry, [*early, *issues], loaded.unset)
+
+
+def _checked(
+    path: Path, loaded: LoadedYaml
+) -> tuple[PluginRegistry, ConfigBase, list[ConfigIssue]]:
+    """Plugins, the typed model and cross-checks of a loaded file."""
     try:
         registry = plugin_registry(path)
     except PluginError as exc:
@@ -86,8 +81,7 @@ def _checked(path: Path, loaded: LoadedYaml, placed: Placeholders) -> LoadedConf
     config = _validate(loaded, registry)
     issues = cross_check(config, registry, loaded)
     _raise_on_errors(issues)
-    warnings = [*placed.warnings, *issues]
-    return LoadedConfig(path, config, registry, warnings, placed.names)
+    return registry, config, issues
 
 
 def _validate(loaded: LoadedYaml, registry: PluginRegistry) -> ConfigBase:

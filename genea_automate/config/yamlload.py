@@ -103,9 +103,18 @@ class LoadedYaml:
     filename: str
     issues: list[ConfigIssue]
     substituted: frozenset[YamlPath] = frozenset()
+    unset: tuple[str, ...] = ()  # variables that read as placeholders (unset_ok)
 
 
-def load_yaml(path: Path, environ: Mapping[str, str] | None = None) -> LoadedYaml:
+# What an unset variable reads as for the commands that send nothing: an https
+# URL, as a Slack webhook or an http action's url must be; `.invalid` never
+# resolves.
+PLACEHOLDER_PREFIX = "https://unset.invalid/"
+
+
+def load_yaml(
+    path: Path, environ: Mapping[str, str] | None = None, *, unset_ok: bool = False
+) -> LoadedYaml:
     """Read and load a YAML file; an unreadable file becomes an issue."""
     try:
         raw = path.read_bytes()
@@ -118,14 +127,24 @@ def load_yaml(path: Path, environ: Mapping[str, str] | None = None) -> LoadedYam
         line = raw[: exc.start].count(b"\n") + 1
         message = "the file is not UTF-8 text; save it with the UTF-8 encoding"
         return _failed(str(path), ConfigIssue(str(path), line, 1, "", message))
-    return load_yaml_text(text, str(path), environ)
+    return load_yaml_text(text, str(path), environ, unset_ok=unset_ok)
 
 
 def load_yaml_text(
-    text: str, filename: str, environ: Mapping[str, str] | None = None
+    text: str,
+    filename: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    unset_ok: bool = False,
 ) -> LoadedYaml:
-    """Load YAML text; `filename` names it in issues and anchors relative paths."""
-    builder = _Builder(filename, os.environ if environ is None else environ)
+    """Load YAML text; `filename` names it in issues and anchors relative paths.
+
+    With `unset_ok`, for the commands that send nothing (`simulate`, `test`,
+    `replay`, `validate`), an unset `${VAR}` reads as a placeholder and is a
+    warning, not an error: they never use a secret. `serve` never sets it.
+    """
+    environ = os.environ if environ is None else environ
+    builder = _Builder(filename, environ, unset_ok)
     try:
         root = yaml.compose(text.removeprefix("\ufeff"), Loader=_Loader)
     except yaml.YAMLError as exc:
@@ -151,6 +170,7 @@ def load_yaml_text(
         filename=filename,
         issues=sorted(builder.issues, key=lambda issue: (issue.line, issue.column)),
         substituted=frozenset(builder.substituted),
+        unset=tuple(dict.fromkeys(builder.unset)),
     )
 
 
@@ -196,10 +216,14 @@ class _TooLarge(Exception):
 class _Builder:
     """Turns composed nodes into plain data, recording positions and issues."""
 
-    def __init__(self, filename: str, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self, filename: str, environ: Mapping[str, str], unset_ok: bool = False
+    ) -> None:
         self.filename = filename
         self.folder = Path(filename).parent
         self.environ = environ
+        self.unset_ok = unset_ok
+        self.unset: list[str] = []
         self.positions: dict[YamlPath, Position] = {}
         self.key_positions: dict[YamlPath, Position] = {}
         self.substituted: set[YamlPath] = set()
@@ -207,10 +231,13 @@ class _Builder:
         self._open: set[int] = set()  # collections being built, to stop alias loops
         self._built = 0
 
-    def issue(self, node: Node, path: YamlPath, message: str) -> None:
+    def issue(
+        self, node: Node, path: YamlPath, message: str, severity: str = "error"
+    ) -> None:
         """Record an issue at `node`."""
         line, column = _position(node)
-        issue = ConfigIssue(self.filename, line, column, format_path(path), message)
+        where = format_path(path)
+        issue = ConfigIssue(self.filename, line, column, where, message, severity)
         self.issues.append(issue)
 
     def build(self, node: Node, path: YamlPath) -> Any:
@@ -338,6 +365,15 @@ class _Builder:
         value = self.environ.get(name)
         if has_default and not value:
             return default
+        if value is None and self.unset_ok:
+            self.unset.append(name)
+            message = (
+                f"environment variable {name} is not set; a placeholder stands in "
+                "for it here, as this command sends nothing, but `serve` refuses "
+                "to start until it is set"
+            )
+            self.issue(node, path, message, "warning")
+            return PLACEHOLDER_PREFIX + name
         if value is None:
             message = (
                 f"environment variable {name} is not set; export it before "

@@ -25,7 +25,11 @@ from genea_automate import metrics
 from genea_automate.clock import Clock
 from genea_automate.config.endpoints import EndpointConfig
 from genea_automate.errors import StoreUnavailableError
-from genea_automate.ingest.signature import SIGNATURE_HEADER, parse_signature, verify
+from genea_automate.ingest.signature import (
+    SIGNATURE_HEADER,
+    parse_signature,
+    verify_digest,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -433,11 +437,12 @@ def _check_signature(
     header = call.header(SIGNATURE_HEADER)
     if header is None:
         raise _Refusal(401, f"missing the {SIGNATURE_HEADER} header")
-    if parse_signature(header) is None:
+    claimed = parse_signature(header)
+    if claimed is None:
         raise _Refusal(
             401, f"{SIGNATURE_HEADER} must be 'sha1=' followed by 40 hex digits"
         )
-    if not verify(endpoint.secrets(), body, header, parsed):
+    if not verify_digest(endpoint.secrets(), body, claimed, parsed):
         raise _Refusal(
             401,
             f"{SIGNATURE_HEADER} does not match the body; check that this "

@@ -213,7 +213,7 @@ class SqliteStore(Store):
                 "WHERE state = 'pending' ORDER BY seq LIMIT ?",
                 (limit,),
             ).fetchall()
-            return _readable(connection, rows, _stored_event, _event_unreadable)
+            return _readable(connection, rows, _stored_event, _mark_failed)
 
         return await self._call(select)
 
@@ -236,13 +236,10 @@ class SqliteStore(Store):
         )
 
     async def event_failed(self, seq: int, error: str) -> None:
-        def mark(connection: sqlite3.Connection) -> None:
-            connection.execute(
-                "UPDATE events SET state = 'failed', kind = ? WHERE seq = ?",
-                (f"error: {error}"[:500], seq),
-            )
-
-        await self._call(mark, single_statement=True)
+        await self._call(
+            lambda connection: _mark_failed(connection, seq, error),
+            single_statement=True,
+        )
 
     async def due_actions(self, now: datetime, limit: int) -> list[OutboxItem]:
         def select(connection: sqlite3.Connection) -> list[OutboxItem]:
@@ -251,7 +248,12 @@ class SqliteStore(Store):
                 "AND next_attempt_at <= ? ORDER BY id LIMIT ?",
                 (to_text(now), limit),
             ).fetchall()
-            return _readable(connection, rows, _outbox_item, _action_unreadable)
+            return _readable(
+                connection,
+                rows,
+                _outbox_item,
+                lambda db, item_id, why: _mark_dead(db, item_id, why, self.clock),
+            )
 
         return await self._call(select)
 
@@ -296,14 +298,10 @@ class SqliteStore(Store):
         await self._call(update, single_statement=True)
 
     async def action_expired(self, item_id: int, reason: str) -> None:
-        def update(connection: sqlite3.Connection) -> None:
-            connection.execute(
-                "UPDATE outbox SET state = 'dead', last_error = ?, finished_at = ? "
-                "WHERE id = ?",
-                (reason, to_text(self.clock.now()), item_id),
-            )
-
-        await self._call(update, single_statement=True)
+        await self._call(
+            lambda connection: _mark_dead(connection, item_id, reason, self.clock),
+            single_statement=True,
+        )
 
     async def action_deferred(
         self, item_id: int, reason: str, retry_at: datetime
@@ -422,7 +420,7 @@ def _readable(
     connection: sqlite3.Connection,
     rows: list[Any],
     read: Callable[[Any], R],
-    set_aside: Callable[[sqlite3.Connection, Any, Exception], None],
+    set_aside: Callable[[sqlite3.Connection, int, str], None],
 ) -> list[R]:
     """The rows `read` can make sense of; the others are set aside, so that one
     damaged row (a file edited by hand) cannot stop all the work behind it."""
@@ -434,7 +432,7 @@ def _readable(
             logger.error(
                 "store: set aside row %s, which cannot be read: %r", row[0], exc
             )
-            set_aside(connection, row, exc)
+            set_aside(connection, row[0], f"the stored row cannot be read: {exc!r}")
     return readable
 
 
@@ -443,21 +441,22 @@ def _stored_event(row: tuple[Any, ...]) -> StoredEvent:
     return StoredEvent(seq, endpoint, uuid, bytes(body), from_text(received))
 
 
-def _event_unreadable(
-    connection: sqlite3.Connection, row: tuple[Any, ...], exc: Exception
-) -> None:
+def _mark_failed(connection: sqlite3.Connection, seq: int, error: str) -> None:
+    """Set an event aside: it is not decided again."""
     connection.execute(
         "UPDATE events SET state = 'failed', kind = ? WHERE seq = ?",
-        (f"error: the stored row cannot be read: {exc!r}"[:500], row[0]),
+        (f"error: {error}"[:500], seq),
     )
 
 
-def _action_unreadable(
-    connection: sqlite3.Connection, row: tuple[Any, ...], exc: Exception
+def _mark_dead(
+    connection: sqlite3.Connection, item_id: int, reason: str, clock: Clock
 ) -> None:
+    """Move an action to the dead letters without counting an attempt."""
     connection.execute(
-        "UPDATE outbox SET state = 'dead', last_error = ? WHERE id = ?",
-        (f"the stored row cannot be read: {exc!r}"[:500], row[0]),
+        "UPDATE outbox SET state = 'dead', last_error = ?, finished_at = ? "
+        "WHERE id = ?",
+        (reason[:500], to_text(clock.now()), item_id),
     )
 
 

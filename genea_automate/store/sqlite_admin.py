@@ -26,7 +26,7 @@ from genea_automate.store.admin import (
     StoreAdmin,
 )
 from genea_automate.store.base import StoredEvent
-from genea_automate.store.sqlite_prune import prunable_timer_runs, timer_run_deleter
+from genea_automate.store.sqlite_prune import prunable_timer_runs
 from genea_automate.store.sqltime import from_text, to_text
 
 T = TypeVar("T")
@@ -138,24 +138,22 @@ class SqliteAdmin(StoreAdmin):
         doomed = await self._read(
             lambda db: _prunable_traces(db, to_text(older_than), keep_per_rule)
         )
-        await self._delete_in_batches(doomed, _deleter)
+        await self._delete_in_batches("traces", "event_seq", doomed)
         return len(doomed)
 
     async def prune_timer_runs(self, older_than: datetime, keep_per_rule: int) -> int:
         doomed = await self._read(
             lambda db: prunable_timer_runs(db, to_text(older_than), keep_per_rule)
         )
-        await self._delete_in_batches(doomed, timer_run_deleter)
+        await self._delete_in_batches("timer_runs", "id", doomed)
         return len(doomed)
 
-    async def _delete_in_batches(
-        self,
-        ids: list[int],
-        deleter: Callable[[list[int]], Callable[[sqlite3.Connection], None]],
-    ) -> None:
+    async def _delete_in_batches(self, table: str, key: str, ids: list[int]) -> None:
         """Each batch is its own short job, behind any waiting webhook."""
+        sql = f"DELETE FROM {table} WHERE {key} = ?"
         for start in range(0, len(ids), DELETE_BATCH):
-            await self._write(deleter(ids[start : start + DELETE_BATCH]))
+            rows = [(row_id,) for row_id in ids[start : start + DELETE_BATCH]]
+            await self._write(lambda db, rows=rows: db.executemany(sql, rows))
 
 
 def _event_filters(query: EventQuery) -> tuple[str, list[Any]]:
@@ -234,13 +232,6 @@ def _prunable_traces(
         (cutoff, keep_per_rule),
     ).fetchall()
     return [seq for (seq,) in rows]
-
-
-def _deleter(seqs: list[int]) -> Callable[[sqlite3.Connection], None]:
-    def delete(db: sqlite3.Connection) -> None:
-        db.executemany("DELETE FROM traces WHERE event_seq = ?", [(s,) for s in seqs])
-
-    return delete
 
 
 def _time(text: str | None) -> datetime | None:

@@ -13,7 +13,6 @@ rows to delete are found on a reader connection, then deleted in batches.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from datetime import datetime
 
 from genea_automate.store.base import PrunePolicy
@@ -69,10 +68,3 @@ def prunable_timer_runs(
         (cutoff, keep_per_rule),
     ).fetchall()
     return [run_id for (run_id,) in rows]
-
-
-def timer_run_deleter(ids: list[int]) -> Callable[[sqlite3.Connection], None]:
-    def delete(db: sqlite3.Connection) -> None:
-        db.executemany("DELETE FROM timer_runs WHERE id = ?", [(i,) for i in ids])
-
-    return delete
