@@ -197,13 +197,11 @@ class DeliveryWorker:
             )
             await self._failed(item, error)
             return
-        self._holds.started(item.order_key, self._clock.now(), plugin.min_interval)
         try:
             # The plugin honours ctx.timeout with a clearer message; this outer
             # bound only catches a plugin that does not.
             await asyncio.wait_for(
-                plugin.deliver(item.payload, self._context(item, timeout)),
-                timeout + OUTER_TIMEOUT_GRACE,
+                self._paced(plugin, item, timeout), timeout + OUTER_TIMEOUT_GRACE
             )
         except TargetDownError as exc:
             await self._deferred(item, exc)
@@ -229,6 +227,14 @@ class DeliveryWorker:
             item.event_id,
             extra=_fields(item),
         )
+
+    async def _paced(
+        self, plugin: ActionPlugin[Any], item: OutboxItem, timeout: float
+    ) -> None:
+        # The pace counts from here, inside wait_for's task: a hold taken before
+        # it would start early by however long the task waited for its turn.
+        self._holds.started(item.order_key, self._clock.now(), plugin.min_interval)
+        await plugin.deliver(item.payload, self._context(item, timeout))
 
     def _context(self, item: OutboxItem, timeout: float) -> DeliveryContext:
         return DeliveryContext(
