@@ -1,8 +1,10 @@
-"""The embedded default store: one SQLite file, written by one thread.
+"""The embedded default store: one SQLite file, written by one thread per process.
 
-All reads and writes go through a WriterThread (see writer.py), which batches
-them into group commits. WAL mode with synchronous=FULL makes each commit
-survive a power cut, not just a crash of the process.
+All of a process's reads and writes go through its WriterThread (see writer.py),
+which batches them into group commits. WAL mode with synchronous=FULL makes each
+commit survive a power cut, not just a crash of the process. The daemon's two
+processes (see decider.py) and the operator's tools may write at once; each
+transaction then waits its turn (WriteTurn in lockfile.py).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from genea_automate.store.base import (
     Store,
     StoredEvent,
 )
-from genea_automate.store.lockfile import LockFile
+from genea_automate.store.lockfile import LockFile, WriteTurn
 from genea_automate.store.schema import ADDED_COLUMNS, SCHEMA_VERSION, SQLITE_SCHEMA
 from genea_automate.store.sqlite_admin import SqliteAdmin
 from genea_automate.store.sqlite_prune import prune_rule_state
@@ -53,17 +55,30 @@ def absolute_url(url: str, folder: Path) -> str:
 
 
 class SqliteTransactions:
-    """Transactions and savepoints on a sqlite3 connection in autocommit mode."""
+    """Transactions and savepoints on a sqlite3 connection in autocommit mode;
+    each transaction holds `turn` from its begin to its end."""
+
+    def __init__(self, turn: WriteTurn) -> None:
+        self._turn = turn
 
     def begin(self, connection: sqlite3.Connection) -> None:
-        connection.execute("BEGIN IMMEDIATE")
+        self._turn.take()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._turn.give_back()
+            raise
 
     def commit(self, connection: sqlite3.Connection) -> None:
         connection.execute("COMMIT")
+        self._turn.give_back()
 
     def rollback(self, connection: sqlite3.Connection) -> None:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
+        try:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+        finally:
+            self._turn.give_back()
 
     def run_isolated(
         self, connection: sqlite3.Connection, operation: Callable[[Any], Any]
@@ -108,8 +123,10 @@ class SqliteStore(Store):
         self.clock = clock or SystemClock()
         self.must_exist = must_exist
         self._lock = LockFile(Path(path + ".lock")) if exclusive else None
+        in_memory = path == ":memory:"
+        self._turn = WriteTurn(None if in_memory else Path(path + ".write-lock"))
         self._writer: WriterThread[sqlite3.Connection] = WriterThread(
-            "sqlite-store", SqliteTransactions()
+            "sqlite-store", SqliteTransactions(self._turn)
         )
 
     @classmethod
@@ -154,10 +171,16 @@ class SqliteStore(Store):
             raise StoreUnavailableError(
                 f"cannot open SQLite file {self.path}: {exc}"
             ) from exc
-        logger.info("store: SQLite file %s", Path(self.path).resolve())
+        # The daemon says which store it uses; its deciding process and tools do not.
+        logger.log(
+            logging.INFO if self._lock is not None else logging.DEBUG,
+            "store: SQLite file %s",
+            Path(self.path).resolve(),
+        )
 
     async def close(self) -> None:
         await self._writer.stop()
+        self._turn.close()
         if self._lock is not None:
             self._lock.release()
 
