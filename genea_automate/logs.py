@@ -72,7 +72,18 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_settings = ("INFO", "text")
+
+
+def logging_settings() -> tuple[str, str]:
+    """The level and format configure_logging was last given, for a process
+    that should log the same way."""
+    return _settings
+
+
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
+    global _settings  # noqa: PLW0603 (one logging setup per process)
+    _settings = (level, fmt)
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "keyvalue":
         handler.setFormatter(KeyValueFormatter())

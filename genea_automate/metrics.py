@@ -8,6 +8,7 @@ rule ids, plugin names) or from Genea (kinds), never from a caller's URL.
 
 from __future__ import annotations
 
+import collections
 import functools
 from collections.abc import Mapping
 from typing import Any
@@ -81,12 +82,27 @@ def rule_result(rule_trace: Mapping[str, Any]) -> str:
 
 def decision_made(kind: str, trace: Mapping[str, Any]) -> None:
     """Count an event and every rule's verdict on it."""
-    _child(EVENTS, kind).inc()
+    decisions_counted(decision_counts(kind, trace))
+
+
+DecisionCounts = collections.Counter[tuple[str, ...]]
+_DECIDED = {"events": EVENTS, "evaluations": RULE_EVALUATIONS, "firings": RULE_FIRINGS}
+
+
+def decision_counts(kind: str, trace: Mapping[str, Any]) -> DecisionCounts:
+    """What one decision adds to the decision metrics, as plain data that the
+    deciding process can add up and send to the one that serves /metrics."""
+    counts: DecisionCounts = collections.Counter({("events", kind): 1})
     for rule in trace.get("rules", []):
-        result = rule_result(rule)
-        _child(RULE_EVALUATIONS, rule["rule"], result).inc()
+        counts["evaluations", rule["rule"], rule_result(rule)] += 1
         if rule.get("fired"):
-            _child(RULE_FIRINGS, rule["rule"]).inc()
+            counts["firings", rule["rule"]] += 1
+    return counts
+
+
+def decisions_counted(counts: Mapping[tuple[str, ...], int]) -> None:
+    for (metric, *labels), amount in counts.items():
+        _child(_DECIDED[metric], *labels).inc(amount)
 
 
 def action_delivered(plugin: str, latency: float) -> None:

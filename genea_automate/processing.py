@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from genea_automate import metrics
@@ -71,6 +71,11 @@ class EventProcessor:
         default_timezone: Callable[[], str],
         on_actions_queued: Callable[[], None],
         on_waits_begun: Callable[[], None] = lambda: None,
+        *,
+        on_idle: Callable[[], None] = lambda: None,
+        count_decision: Callable[[str, Mapping[str, Any]], None] = (
+            metrics.decision_made
+        ),
     ) -> None:
         self._store = store
         self._clock = clock
@@ -78,17 +83,25 @@ class EventProcessor:
         self._default_timezone = default_timezone
         self._on_actions_queued = on_actions_queued
         self._on_waits_begun = on_waits_begun
+        self._on_idle = on_idle
+        self._count_decision = count_decision
         self._wake = asyncio.Event()
         # Set once nothing is pending: the events stored before a restart are decided.
         self.caught_up = asyncio.Event()
         self._outage = StoreOutageLog(logger, "event processing")
+        self._stopping = False
 
     def wake(self) -> None:
         """A webhook was stored: decide it now."""
         self._wake.set()
 
+    def stop_soon(self) -> None:
+        """End `run` once the batch in hand is decided."""
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 handled = await self.run_once()
@@ -99,6 +112,7 @@ class EventProcessor:
             self._outage.succeeded()
             if not handled:
                 self.caught_up.set()
+                self._on_idle()
                 await self._wake.wait()
 
     async def run_once(self) -> int:
@@ -127,7 +141,7 @@ class EventProcessor:
             return None
         if decision is not None:
             _log_decision(stored, event, decision)
-            metrics.decision_made(decision.kind, decision.trace)
+            self._count_decision(decision.kind, decision.trace)
             if decision.actions:
                 self._on_actions_queued()
             if decision.waits_begun:

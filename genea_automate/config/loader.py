@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from genea_automate.config.checks import cross_check
 from genea_automate.config.issues import issue_at, issues_from_validation_error
 from genea_automate.config.models import ConfigBase, build_config_model
-from genea_automate.config.yamlload import LoadedYaml, load_yaml
+from genea_automate.config.yamlload import LoadedYaml, load_yaml, load_yaml_text
 from genea_automate.errors import ConfigError, ConfigIssue, PluginError
 from genea_automate.plugin import ActionPlugin, PluginRegistry
 from genea_automate.store import absolute_store_url
@@ -29,6 +29,7 @@ class LoadedConfig:
     registry: PluginRegistry
     warnings: list[ConfigIssue]
     unset: tuple[str, ...] = ()  # variables read as placeholders (`unset_ok`)
+    text: str = ""  # the file as it was read, to load the very same elsewhere
 
     def section(self, name: str) -> Any:
         return getattr(self.config, name, None)
@@ -52,14 +53,22 @@ def plugin_registry(config_path: Path) -> PluginRegistry:
 
 
 def load_config(
-    path: Path, environ: Mapping[str, str] | None = None, *, unset_ok: bool = False
+    path: Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    unset_ok: bool = False,
+    text: str | None = None,
 ) -> LoadedConfig:
     """The validated rules file, or ConfigError with every issue found.
 
     `unset_ok` is for the commands that send nothing: an unset `${VAR}` then
     reads as a placeholder, with a warning instead of an error (see load_yaml).
+    `text`, when given, is read in place of the file's current content.
     """
-    loaded = load_yaml(path, environ=environ, unset_ok=unset_ok)
+    if text is None:
+        loaded = load_yaml(path, environ=environ, unset_ok=unset_ok)
+    else:
+        loaded = load_yaml_text(text, str(path), environ=environ, unset_ok=unset_ok)
     _raise_on_errors(loaded.issues)
     # The load's warnings (placeholders) go with any later error they may explain.
     early = [issue for issue in loaded.issues if issue.severity == "warning"]
@@ -67,7 +76,9 @@ def load_config(
         registry, config, issues = _checked(path, loaded)
     except ConfigError as exc:
         raise ConfigError([*early, *exc.issues]) from exc
-    return LoadedConfig(path, config, registry, [*early, *issues], loaded.unset)
+    return LoadedConfig(
+        path, config, registry, [*early, *issues], loaded.unset, loaded.text
+    )
 
 
 def _checked(

@@ -104,6 +104,7 @@ class LoadedYaml:
     issues: list[ConfigIssue]
     substituted: frozenset[YamlPath] = frozenset()
     unset: tuple[str, ...] = ()  # variables that read as placeholders (unset_ok)
+    text: str = ""  # what was loaded, before any substitution
 
 
 # What an unset variable reads as for the commands that send nothing: an https
@@ -171,6 +172,7 @@ def load_yaml_text(
         issues=sorted(builder.issues, key=lambda issue: (issue.line, issue.column)),
         substituted=frozenset(builder.substituted),
         unset=tuple(dict.fromkeys(builder.unset)),
+        text=text,
     )
 
 

@@ -1,0 +1,57 @@
+"""Asked to stop, the processor finishes the batch in hand and takes no other.
+
+The deciding process relies on it: each decision it commits is then also logged
+and counted before it exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from genea_automate.clock import FrozenClock
+from genea_automate.config.loader import load_config
+from genea_automate.processing import BATCH, EventProcessor
+from genea_automate.rules.engine import build_engine
+from genea_automate.store.sqlite import SqliteStore
+from tests.support.genea import TEST_SECRET, body_of, payload
+
+CONFIG = f"""
+endpoints:
+  main: {{secret: "{TEST_SECRET}"}}
+rules:
+  - id: greet
+    when: access.granted
+    then:
+      - log: {{message: hello}}
+"""
+
+
+async def test_stop_soon_ends_the_run_after_the_batch_in_hand(tmp_path: Path) -> None:
+    config = tmp_path / "rules.yaml"
+    config.write_text(CONFIG)
+    loaded = load_config(config)
+    engine = build_engine(loaded.config, loaded.make_plugins())
+    clock = FrozenClock(datetime(2025, 3, 3, 16, 0, tzinfo=UTC))
+    store = SqliteStore(str(tmp_path / "store.db"), clock)
+    await store.open()
+    for n in range(BATCH + 50):
+        uuid = f"stop-{n}"
+        await store.ingest("main", uuid, body_of(payload("01", uuid=uuid)), clock.now())
+    counted: list[str] = []
+
+    def count(kind: str, trace: Any) -> None:
+        counted.append(kind)
+        processor.stop_soon()  # at the first decision, mid-batch
+
+    processor = EventProcessor(
+        store, clock, lambda: engine, lambda: "UTC", lambda: None, count_decision=count
+    )
+    try:
+        await asyncio.wait_for(processor.run(), timeout=30)
+        assert counted == ["access.granted"] * BATCH
+        assert len(await store.pending_events(BATCH)) == 50
+    finally:
+        await store.close()
