@@ -15,6 +15,7 @@ from genea_automate.actions.delivery import DeliveryWorker
 from genea_automate.clock import Clock, SystemClock
 from genea_automate.config.endpoints import EndpointConfig
 from genea_automate.config.loader import LoadedConfig
+from genea_automate.decider import DecidingProcess
 from genea_automate.errors import ConfigIssue
 from genea_automate.ingest.http import IngestHandler
 from genea_automate.plugin import ActionPlugin
@@ -35,9 +36,20 @@ HEALTHY_RUN = 300.0  # a loop that ran this long starts its waits over
 
 
 class Daemon:
-    """Everything one process runs; `app` is the ASGI application to serve."""
+    """Everything the daemon runs; `app` is the ASGI application to serve.
 
-    def __init__(self, loaded: LoadedConfig, clock: Clock | None = None) -> None:
+    With `decide_apart` (what `serve` does), rules are decided in a second
+    process, on a second core (see decider.py); otherwise here, as tests that
+    move a frozen clock need.
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        clock: Clock | None = None,
+        *,
+        decide_apart: bool = False,
+    ) -> None:
         self.loaded = loaded
         self.clock = clock or SystemClock()
         self.store: Store = open_store(loaded.store_url, self.clock, exclusive=True)
@@ -51,14 +63,21 @@ class Daemon:
             self.worker.wake,
             ready=lambda: self.processor.caught_up.wait(),
         )
-        self.processor = EventProcessor(
-            self.store,
-            self.clock,
-            lambda: self.engine,
-            lambda: self.loaded.config.default_timezone,
-            self.worker.wake,
-            on_waits_begun=self.timers.wake,
-        )
+        self.deciding: DecidingProcess | None = None
+        self.processor: EventProcessor | DecidingProcess
+        if decide_apart:
+            self.processor = self.deciding = DecidingProcess(
+                lambda: self.loaded, self.worker.wake, self.timers.wake
+            )
+        else:
+            self.processor = EventProcessor(
+                self.store,
+                self.clock,
+                lambda: self.engine,
+                lambda: self.loaded.config.default_timezone,
+                self.worker.wake,
+                on_waits_begun=self.timers.wake,
+            )
         self.reloader = RulesReloader(self)
         self.pruner = StorePruner(self.store, self.clock, lambda: self.loaded.config)
         self.draining = False
@@ -123,6 +142,8 @@ class Daemon:
         No await here: every request and decision sees all old or all new.
         """
         self.loaded, self.plugins, self.engine = loaded, plugins, engine
+        if self.deciding is not None:
+            self.deciding.rules_changed(loaded)
         self.timers.wake()
 
     async def stop(self) -> None:

@@ -49,7 +49,7 @@ def serve(config_path: Path, listen: str | None = None) -> int:
     except ValueError as exc:
         raise GeneaAutomateError(str(exc)) from None
     _check_port_free(host, port)
-    daemon = Daemon(loaded)
+    daemon = Daemon(loaded, decide_apart=True)
     daemon.store.check_can_open()
     tls = server.tls
     config = uvicorn.Config(

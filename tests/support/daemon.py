@@ -82,12 +82,31 @@ class DaemonProcess:
             return found() or ""
 
     @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def deciding_pid(self, since: int = 0) -> int:
+        """The pid of the deciding process the daemon last said it started."""
+        line = self.wait_for_log("rules are decided in a second process", since=since)
+        return int(line.rsplit("pid ", 1)[1])
+
+    @property
+    def output_closed(self) -> bool:
+        """Every process that shared the daemon's stderr has closed it."""
+        return not self._reader.is_alive()
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as in a crash or power cut."""
         self._signal(signal.SIGKILL)
+
+    def kill_pid(self, pid: int) -> None:
+        """SIGKILL one of the daemon's processes, its deciding one say."""
+        os.kill(pid, signal.SIGKILL)
 
     def stop(self) -> None:
         self._signal(signal.SIGTERM)
