@@ -2,13 +2,16 @@
 
     python benchmarks/crash.py                       # 2,000 events, 200/s, 3 kills
     python benchmarks/crash.py --runs 5 --events 2000 --rate 200 --kills 3
+    python benchmarks/crash.py --kill decider        # only the deciding process
 
 Each run starts a real `genea-automate serve` on a fresh store, with a rule that
 sends one HTTP action per event to a loopback stand-in, which records every
 Idempotency-Key it receives. Signed, distinct events are posted at a steady
 rate; the client retries connection errors and 503s as Genea would (but until
 answered, so that every event ends up acknowledged). During the posting the
-daemon is killed `--kills` times, evenly spread, and started again each time.
+daemon is killed `--kills` times, evenly spread, and started again each time;
+by default every second kill hits its deciding process instead, which the daemon
+starts again by itself (`--kill daemon|decider|both`).
 Once everything acknowledged is processed and delivered, the run prints:
 
     sent, answered 200, processed, actions delivered, lost, duplicated
@@ -185,6 +188,14 @@ class Daemon:
         self.in_flight |= {key for (key,) in unrecorded if key in received}
         self.start()
 
+    def kill_decider(self) -> None:
+        """SIGKILL the daemon's deciding process; the daemon starts another."""
+        assert self._process is not None
+        pid = self._process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        for child in children:  # none while the daemon is starting one again
+            os.kill(int(child), signal.SIGKILL)
+
     def stop(self) -> None:
         if self._process is not None:
             self._process.send_signal(signal.SIGTERM)
@@ -235,12 +246,18 @@ async def _post(
         await asyncio.sleep(RETRY_PAUSE)
 
 
-def kill_during(daemon: Daemon, kills: int, span: float, done: threading.Event) -> None:
-    """Kill and restart the daemon `kills` times, evenly over `span` seconds."""
+def kill_during(
+    daemon: Daemon, kills: int, span: float, done: threading.Event, which: str
+) -> None:
+    """Kill the daemon (and restart it) or its deciding process `kills` times,
+    evenly over `span` seconds; `which` is daemon, decider or both in turn."""
     for n in range(1, kills + 1):
         if done.wait(span * n / (kills + 1) - span * (n - 1) / (kills + 1)):
             return
-        daemon.kill_and_restart()
+        if which == "decider" or (which == "both" and n % 2 == 0):
+            daemon.kill_decider()
+        else:
+            daemon.kill_and_restart()
 
 
 def wait_until_settled(store: Path, stand_in: StandIn, answered: set[str]) -> None:
@@ -279,7 +296,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         done = threading.Event()
         killer = threading.Thread(
             target=kill_during,
-            args=(daemon, args.kills, args.events / args.rate, done),
+            args=(daemon, args.kills, args.events / args.rate, done, args.kill),
         )
         killer.start()
         try:
@@ -333,6 +350,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="events/second")
     parser.add_argument("--kills", type=int, default=3)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument(
+        "--kill",
+        choices=["daemon", "decider", "both"],
+        default="both",
+        help="what each kill hits: the daemon, its deciding process, or each in turn",
+    )
     args = parser.parse_args(argv)
     broken = 0
     for run in range(1, args.runs + 1):
