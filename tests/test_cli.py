@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from genea_automate.cli import main
+from genea_automate.ingest.signature import sign
 from tests.support.genea import TEST_SECRET, payload_path
 from tests.support.http_server import LoopbackHttpServer, Reply
 
@@ -100,3 +103,56 @@ def test_cli_send_to_an_unknown_endpoint_shows_only_the_daemons_answer(
     args = ["send", str(payload_path("01")), "--secret", TEST_SECRET]
     assert main([*args, "--url", http_server.url + "/hooks/mian"]) == 1
     assert capsys.readouterr() == ("404 no endpoint named 'mian'\n", "")
+
+
+def test_cli_send_fresh_posts_a_new_event_happening_now(
+    http_server: LoopbackHttpServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    http_server.default = Reply(status=200, body='{"status":"stored"}')
+    args = ["send", str(payload_path("01")), "--secret", TEST_SECRET, "--fresh"]
+    before = datetime.now(UTC)
+    assert main([*args, "--url", http_server.url + "/hooks/main"]) == 0
+    after = datetime.now(UTC)
+
+    [request] = http_server.wait_for_requests(1)
+    sent = request.json()
+    original = json.loads(payload_path("01").read_bytes())
+    assert sent["uuid"] != original["uuid"]
+    assert re.fullmatch(r"[0-9a-f]{24}", sent["uuid"])
+    when = datetime.fromisoformat(sent["event_time"])
+    assert before - timedelta(milliseconds=1) <= when <= after
+    assert sent["event_time"].endswith("Z")
+    assert sent["created_at"] == sent["event_time"]
+    changed = ("uuid", "event_time", "created_at")
+    assert {k: v for k, v in sent.items() if k not in changed} == {
+        k: v for k, v in original.items() if k not in changed
+    }
+    assert request.headers["x-sequr-signature"] == sign(
+        TEST_SECRET.encode(), request.body
+    )
+    assert capsys.readouterr().out == (
+        f"sending {payload_path('01')} as new event {sent['uuid']}, happening now\n"
+        '200 {"status":"stored"}\n'
+    )
+
+
+def test_cli_send_fresh_keeps_an_audit_uuid_a_number(
+    http_server: LoopbackHttpServer,
+) -> None:
+    http_server.default = Reply(status=200, body='{"status":"stored"}')
+    args = ["send", str(payload_path("15")), "--secret", TEST_SECRET, "--fresh"]
+    assert main([*args, "--url", http_server.url + "/hooks/main"]) == 0
+    [request] = http_server.wait_for_requests(1)
+    sent, original = request.json(), json.loads(payload_path("15").read_bytes())
+    assert original["uuid"].isdigit()
+    assert sent["uuid"].isdigit() and sent["uuid"] != original["uuid"]
+
+
+def test_cli_send_fresh_refuses_a_file_that_is_not_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    args = ["send", str(broken), "--secret", "s", "--fresh"]
+    assert main([*args, "--url", "http://127.0.0.1:9/hooks/main"]) == 1
+    assert capsys.readouterr().err.startswith(f"error: {broken} is not JSON: ")

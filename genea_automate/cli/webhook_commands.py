@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +34,11 @@ def register(commands: Any) -> None:
     )
     add_secret_option(send)
     send.add_argument(
+        "--fresh",
+        action="store_true",
+        help="send it as a new event that happens now: a new uuid, event_time now",
+    )
+    send.add_argument(
         "--timeout", type=float, default=10.0, help="seconds to wait (default: 10)"
     )
     send.set_defaults(run=_send)
@@ -48,11 +54,21 @@ def _sign(args: argparse.Namespace) -> int:
 def _send(args: argparse.Namespace) -> int:
     import httpx
 
-    from genea_automate.ingest.client import resolve_secret, send_file
+    from genea_automate.ingest.client import (
+        fresh_copy,
+        read_payload,
+        resolve_secret,
+        send_body,
+    )
 
     secret = resolve_secret(args.secret)
+    if args.fresh:
+        body, uuid = fresh_copy(args.file, datetime.now(UTC))
+        print(f"sending {args.file} as new event {uuid}, happening now")
+    else:
+        body = read_payload(args.file)
     try:
-        response = send_file(args.file, args.url, secret, args.timeout)
+        response = send_body(body, args.url, secret, args.timeout)
     except httpx.UnsupportedProtocol:
         raise GeneaAutomateError(
             f"--url must start with http:// or https://, got {args.url!r}"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -29,21 +32,20 @@ def resolve_secret(given: str | None, environ: Mapping[str, str] | None = None) 
 
 def sign_file(path: str | Path, secret: str | bytes) -> str:
     """The X-Sequr-Signature value for the file's exact bytes."""
-    return sign(_as_bytes(secret), _read(path))
+    return sign(_as_bytes(secret), read_payload(path))
 
 
-def send_file(
-    path: str | Path,
+def send_body(
+    body: bytes,
     url: str,
     secret: str | bytes,
     timeout: float = 10.0,
     headers: Mapping[str, str] | None = None,
 ) -> httpx.Response:
-    """POST the file's exact bytes, signed, as Genea would; raises httpx errors.
+    """POST `body`, signed, as Genea would; raises httpx errors.
 
     `headers` adds any extra ones, such as an endpoint's required custom header.
     """
-    body = _read(path)
     sent = {
         "Content-Type": "application/json",
         SIGNATURE_HEADER: sign(_as_bytes(secret), body),
@@ -52,7 +54,34 @@ def send_file(
     return httpx.post(url, content=body, headers=sent, timeout=timeout)
 
 
-def _read(path: str | Path) -> bytes:
+def fresh_copy(path: str | Path, now: datetime) -> tuple[bytes, str]:
+    """The event in the file as if it happened `now`, and its new uuid.
+
+    A new uuid makes it a new event rather than a retry; `event_time` (and
+    `created_at`, where present) become `now`. The rest stays as it is.
+    """
+    try:
+        data = json.loads(read_payload(path))
+    except ValueError as exc:
+        raise GeneaAutomateError(f"{path} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise GeneaAutomateError(f"{path} holds no JSON object, so no Genea event")
+    # Audit events have whole numbers for uuids; access events hex strings.
+    old = data.get("uuid")
+    uuid: int | str = secrets.token_hex(12)
+    if isinstance(old, int) and not isinstance(old, bool):
+        uuid = secrets.randbelow(10**12)
+    elif isinstance(old, str) and old.isdigit():
+        uuid = str(secrets.randbelow(10**12))
+    stamp = now.astimezone(UTC).isoformat(timespec="milliseconds")
+    stamp = stamp.replace("+00:00", "Z")
+    data["uuid"], data["event_time"] = uuid, stamp
+    if "created_at" in data:
+        data["created_at"] = stamp
+    return json.dumps(data).encode(), str(uuid)
+
+
+def read_payload(path: str | Path) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:

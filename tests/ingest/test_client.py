@@ -15,7 +15,13 @@ import uvicorn
 from genea_automate.clock import FrozenClock
 from genea_automate.errors import GeneaAutomateError
 from genea_automate.ingest import create_ingest_app
-from genea_automate.ingest.client import resolve_secret, send_file, sign_file
+from genea_automate.ingest.client import (
+    fresh_copy,
+    read_payload,
+    resolve_secret,
+    send_body,
+    sign_file,
+)
 
 from .conftest import (
     NOW,
@@ -84,20 +90,20 @@ def server() -> Iterator[tuple[str, RecordingStore]]:
     sock.close()
 
 
-def test_send_file_posts_the_exact_bytes_signed(
+def test_send_body_posts_the_exact_bytes_signed(
     server: tuple[str, RecordingStore],
 ) -> None:
     url, store = server
-    response = send_file(FIRST, url, SECRET.decode(), timeout=5)
+    response = send_body(read_payload(FIRST), url, SECRET.decode(), timeout=5)
     assert (response.status_code, response.json()) == (200, {"status": "stored"})
     assert store.calls[-1][2] == FIRST.read_bytes()
 
 
-def test_send_file_with_the_wrong_secret_is_refused(
+def test_send_body_with_the_wrong_secret_is_refused(
     server: tuple[str, RecordingStore],
 ) -> None:
     url, _ = server
-    response = send_file(FIRST, url, "not-the-secret", timeout=5)
+    response = send_body(read_payload(FIRST), url, "not-the-secret", timeout=5)
     assert response.status_code == 401
 
 
