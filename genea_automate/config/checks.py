@@ -28,24 +28,34 @@ Path = tuple[str | int, ...]
 
 
 def cross_check(
-    config: ConfigBase, registry: PluginRegistry, loaded: LoadedYaml
+    config: ConfigBase,
+    registry: PluginRegistry,
+    loaded: LoadedYaml,
+    rule_indexes: list[int] | None = None,
 ) -> list[ConfigIssue]:
-    """Errors and warnings, in file order of the checks."""
+    """Errors and warnings, in file order of the checks.
+
+    `rule_indexes` gives each of `config.rules` its place in the file, where
+    some rules of the file were left out (see loader).
+    """
     found: list[tuple[Path, str, str]] = []
     rules: list[RuleConfig] = getattr(config, "rules", [])
-    found += _duplicate_rule_ids(rules)
+    indexed = list(zip(rule_indexes or range(len(rules)), rules, strict=True))
+    found += _duplicate_rule_ids(indexed)
     found += _schedule_problems(config)
-    for index, rule in enumerate(rules):
+    for index, rule in indexed:
         found += _rule_problems(index, rule, config, registry)
     return [
         issue_at(loaded, path, message, severity) for path, message, severity in found
     ]
 
 
-def _duplicate_rule_ids(rules: list[RuleConfig]) -> list[tuple[Path, str, str]]:
+def _duplicate_rule_ids(
+    rules: list[tuple[int, RuleConfig]],
+) -> list[tuple[Path, str, str]]:
     seen: dict[str, int] = {}
     problems = []
-    for index, rule in enumerate(rules):
+    for index, rule in rules:
         if rule.id in seen:
             message = f"rule id {rule.id!r} is already used by rules[{seen[rule.id]}]"
             problems.append((("rules", index, "id"), message, "error"))

@@ -100,7 +100,40 @@ def _validate(loaded: LoadedYaml, registry: PluginRegistry) -> ConfigBase:
     try:
         return model.model_validate(loaded.data)
     except ValidationError as exc:
-        raise ConfigError(issues_from_validation_error(exc, loaded, model)) from exc
+        issues = issues_from_validation_error(exc, loaded, model)
+        issues += _checks_beside_bad_rules(exc, loaded, registry, model)
+        raise ConfigError(sorted(issues, key=lambda i: (i.line, i.column))) from exc
+
+
+def _checks_beside_bad_rules(
+    exc: ValidationError,
+    loaded: LoadedYaml,
+    registry: PluginRegistry,
+    model: type[ConfigBase],
+) -> list[ConfigIssue]:
+    """The cross-checks of the other rules, when only some rules are malformed,
+    so that one bad rule does not hide a misspelt kind in the next one.
+
+    Nothing when a section that rules refer to (schedules, connections) is
+    malformed itself: its checks would then report problems that are not there.
+    """
+    rules = loaded.data.get("rules")
+    if not isinstance(rules, list):
+        return []
+    bad: set[int] = set()
+    for error in exc.errors(include_url=False):
+        loc = error["loc"]
+        if len(loc) < 2 or loc[0] != "rules" or not isinstance(loc[1], int):
+            return []
+        bad.add(loc[1])
+    kept = [index for index in range(len(rules)) if index not in bad]
+    try:
+        config = model.model_validate(
+            {**loaded.data, "rules": [rules[index] for index in kept]}
+        )
+    except ValidationError:
+        return []
+    return cross_check(config, registry, loaded, rule_indexes=kept)
 
 
 def _raise_on_errors(issues: list[ConfigIssue]) -> None:

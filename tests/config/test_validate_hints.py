@@ -223,3 +223,59 @@ schedules:
         f"{days!r} is not a day or day range; use mon, tue, wed, thu, fri, sat, sun, "
         f"a range such as mon-fri, weekdays, weekends or daily{hint}"
     ]
+
+
+def test_a_malformed_rule_does_not_hide_the_problems_of_the_others(
+    tmp_path: Path,
+) -> None:
+    rules = """
+    - id: broken
+      when: access.granted
+      then:
+        - log: {message: "{{ actor.name }"}
+    - id: typo
+      when: acess.granted
+      then:
+        - log: {message: "{{ actor.nme }}"}
+    - id: typo
+      when: door.forced_open
+      then:
+        - log: {message: hi}
+    """
+    found = problems(tmp_path, rules)
+    assert [line.split(": ", 2)[:2] for line in found] == [
+        ["8:24", "error"],  # the template syntax, from the model
+        ["10:11", "warning"],  # the misspelt kind, from the checks of the others
+        ["12:24", "error"],  # the misspelt field
+        ["13:9", "error"],  # the duplicate id
+    ]
+    assert "template syntax error" in found[0]
+    assert "did you mean 'access.granted'?" in found[1]
+    assert "did you mean 'name'?" in found[2]
+    assert "rule id 'typo' is already used by rules[1]" in found[3]
+
+
+def test_checks_of_other_rules_wait_while_a_section_they_use_is_malformed(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            endpoints:
+              main: {secret: s}
+            schedules:
+              office: {windows: [{days: mon-fry, from: "07:00", to: "19:00"}]}
+            rules:
+              - id: a
+                when: access.granted
+                if: [{schedule: office}]
+                then: [{log: {message: hi}}]
+            """
+        )
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    # Not also "unknown schedule 'office'": the schedule is there, only malformed.
+    [issue] = caught.value.issues
+    assert "schedules.office" in str(issue)
