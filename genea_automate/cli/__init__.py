@@ -35,16 +35,18 @@ COMMAND_MODULES = (
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # A command whose 1 means an answer (replay: something differs) fails with 2.
+    failed = getattr(args, "error_status", 1)
     try:
         check_default_config(args)
         return int(args.run(args))
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
-        return 1
+        return failed
     except GeneaAutomateError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return failed
     except BrokenPipeError:
         # `genea-automate schema | head` closed our output early; not an error.
         sys.stderr.close()

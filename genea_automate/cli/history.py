@@ -74,7 +74,7 @@ def register(commands: Any) -> None:
         "(first arrivals...) is as it was (default: 1d)",
     )
     add_store_options(replay)
-    replay.set_defaults(run=_replay)
+    replay.set_defaults(run=_replay, error_status=2)
 
 
 def _duration(text: str) -> Any:

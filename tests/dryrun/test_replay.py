@@ -149,3 +149,15 @@ def test_replay_of_the_same_rules_from_mid_morning_differs_in_nothing(
     assert lines[-1] == "no action would differ"
     earlier = int(lines[0].rsplit("(", 1)[1].split()[0])
     assert earlier > 0 and lines[0].endswith("0 skipped: undecided or pruned)")
+
+
+def test_replay_that_cannot_run_exits_2_not_1_which_means_a_difference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES.format(folder=tmp_path, opens="07:00", word="ON"))
+
+    status = main(["replay", "-c", str(rules), "--since", "2025-03-01T00:00Z"])
+
+    assert status == 2
+    assert "there is no SQLite store at" in capsys.readouterr().err
