@@ -126,6 +126,8 @@ class DryRun:
         event = event_from_stored(unstored, self._timezone)
         when = at or event.time
         uuid = event.id or UNNAMED_EVENT
+        if self._folder is not None:
+            endpoint = self._judged_as_itself(uuid) or endpoint
         if not await self._store.ingest(endpoint, uuid, body, received_at or when):
             return DryResult(event, when, None)
 
@@ -136,6 +138,26 @@ class DryRun:
         assert decision is not None  # nothing else decides this store's events
         shown = tuple(self.shown(action) for action in decision.actions)
         return DryResult(event, when, decision, shown)
+
+    def _judged_as_itself(self, uuid: str) -> str | None:
+        """The endpoint of an event that the copied store holds already, whose
+        row leaves the copy so that it is decided again as that same event.
+
+        Decided as a stranger, it would meet the state it wrote itself: its own
+        first arrival would read "not the first: <its own actor> arrived".
+        """
+        assert self._store is not None  # in `async with`
+        with closing(sqlite3.connect(self._store.path)) as copy:
+            row = copy.execute(
+                "SELECT seq, endpoint FROM events WHERE uuid = ? "
+                "ORDER BY seq DESC LIMIT 1",
+                (uuid,),
+            ).fetchone()
+            if row is None:
+                return None
+            copy.execute("DELETE FROM events WHERE seq = ?", (row[0],))
+            copy.commit()
+        return str(row[1])
 
     def shown(self, action: ActionToQueue) -> ShownAction:
         return ShownAction(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import textwrap
 from pathlib import Path
 
@@ -149,3 +150,27 @@ def test_simulate_says_plainly_that_the_event_has_no_door(
     event = str(payload_path("01"))
     assert main(["simulate", event, "-c", str(config)]) == 0
     assert "  when: no, the event has no door\n" in capsys.readouterr().out
+
+
+async def test_simulate_current_state_judges_a_stored_event_as_itself(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _rules(tmp_path, COFFEE)
+    first = payload("01", uuid="the-first", event_time="2025-03-03T12:30:00.000Z")
+    later = payload("01", uuid="the-later", event_time="2025-03-03T13:00:00.000Z")
+    later["actor"]["user_name"] = "Sam Example"
+    await decide_in_store(config, [first, later], at="2025-03-03T13:00:05Z")
+    stored = tmp_path / "stored.json"
+    args = ["simulate", str(stored), "-c", str(config), "--state", "current"]
+
+    stored.write_text(json.dumps(first))
+    assert await asyncio.to_thread(main, [*args, "--at", "2025-03-03T13:30Z"]) == 0
+    out = capsys.readouterr().out
+    assert "first_arrival: yes, first arrival of 2025-03-03" in out
+    assert "rule coffee: would fire" in out
+
+    stored.write_text(json.dumps(later))
+    assert await asyncio.to_thread(main, [*args, "--at", "2025-03-03T13:30Z"]) == 0
+    assert (
+        "not the first: Jordan Example arrived 07:30 local" in capsys.readouterr().out
+    )
