@@ -16,7 +16,7 @@ from genea_automate.clock import Clock, SystemClock
 from genea_automate.config.endpoints import EndpointConfig
 from genea_automate.config.loader import LoadedConfig
 from genea_automate.decider import DecidingProcess
-from genea_automate.errors import ConfigIssue
+from genea_automate.errors import ConfigIssue, GeneaAutomateError
 from genea_automate.ingest.http import IngestHandler
 from genea_automate.plugin import ActionPlugin
 from genea_automate.processing import EventProcessor
@@ -173,14 +173,19 @@ async def keep_running(name: str, run: Callable[[], Awaitable[None]]) -> None:
         started = clock.time()
         try:
             await run()
-        except Exception:
+        except Exception as exc:
             if clock.time() - started > HEALTHY_RUN:
                 failures = 0
             wait = RESTART_WAITS[min(failures, len(RESTART_WAITS) - 1)]
-            logger.exception(
-                "%s stopped on an unexpected error; starting it again in %gs",
-                name, wait,
-            )  # fmt: skip
+            if isinstance(exc, GeneaAutomateError):  # says itself what happened
+                logger.error(
+                    "%s stopped: %s; starting it again in %gs", name, exc, wait
+                )
+            else:
+                logger.exception(
+                    "%s stopped on an unexpected error; starting it again in %gs",
+                    name, wait,
+                )  # fmt: skip
         else:
             wait = RESTART_WAITS[0]
             logger.error("%s ended unexpectedly; starting it again", name)
