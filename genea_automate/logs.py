@@ -24,7 +24,7 @@ def one_line(text: str) -> str:
 class TextFormatter(logging.Formatter):
     """The plain format, one line per message (tracebacks aside)."""
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+    def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = one_line(record.message)
         return super().formatMessage(record)
 
@@ -82,7 +82,7 @@ def logging_settings() -> tuple[str, str]:
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
-    global _settings  # noqa: PLW0603 (one logging setup per process)
+    global _settings
     _settings = (level, fmt)
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "keyvalue":

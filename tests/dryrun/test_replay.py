@@ -134,6 +134,7 @@ def test_replay_with_another_payload_lists_every_coffee_as_changed(
     status, lines = replay(
         history, capsys, "--since", "2025-03-01T00:00-05:00", word="On"
     )
+    assert status == 1
     assert listed(lines, "~") == coffee_days(7)
     changed = next(i for i, line in enumerate(lines) if line.startswith("~ event"))
     assert lines[changed + 1].endswith('"payload": "ON", "qos": 1, "retain": false}')

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 
 import httpx
@@ -129,3 +131,27 @@ def test_real_server_refuses_a_huge_chunked_body_early(
     assert outcome in (413, "closed")
     # The server closes the connection instead of draining 640 MiB.
     assert sent < 10_000
+
+
+def test_fresh_copy_keeps_a_numeric_uuid_a_number_and_the_rest_as_it_was(
+    tmp_path: Path,
+) -> None:
+    event = tmp_path / "audit.json"
+    event.write_text('{"uuid": 892, "event_time": "2025-01-01T00:00:00Z", "x": [1]}')
+
+    body, uuid = fresh_copy(event, NOW)
+
+    sent = json.loads(body)
+    assert isinstance(sent["uuid"], int) and str(sent["uuid"]) == uuid
+    assert sent["event_time"] == NOW.astimezone(UTC).isoformat(
+        timespec="milliseconds"
+    ).replace("+00:00", "Z")
+    assert "created_at" not in sent
+    assert sent["x"] == [1]
+
+
+def test_fresh_copy_refuses_json_that_is_not_an_object(tmp_path: Path) -> None:
+    event = tmp_path / "list.json"
+    event.write_text("[1, 2]")
+    with pytest.raises(GeneaAutomateError, match="holds no JSON object"):
+        fresh_copy(event, NOW)

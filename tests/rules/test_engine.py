@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
-
 from datetime import UTC, datetime
+from typing import Any
 
 from genea_automate.clock import FrozenClock
 from tests.rules.conftest import Decide, rule_trace
