@@ -82,7 +82,7 @@ def logging_settings() -> tuple[str, str]:
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
-    global _settings
+    global _settings  # one logging setup per process
     _settings = (level, fmt)
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "keyvalue":
