@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -13,6 +14,22 @@ import httpx
 
 from tests.support.genea import signed_headers
 from tests.support.mosquitto import free_port
+
+
+def ended_within(pid: int, timeout: float) -> bool:
+    """Whether process `pid`, a child or not, has ended or ends within `timeout`.
+
+    Its pidfd turns readable the moment it exits, so nothing polls.
+    """
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        readable, _, _ = select.select([pidfd], [], [], timeout)
+        return bool(readable)
+    finally:
+        os.close(pidfd)
 
 
 class DaemonProcess:
