@@ -47,7 +47,7 @@ rule denied-after-hours: would fire
   not: yes
     schedule: no, Mon 2025-02-10 21:14 EST is outside office-hours
   step 0: log warning
-    {"message": "access.denied.card_not_found at Loading Dock Door for  after hours", "level": "warning"}
+    {"message": "access.denied.card_not_found at Loading Dock Door for an unknown card after hours", "level": "warning"}
 """
 
 
