@@ -45,6 +45,9 @@ def test_cli_validate_ok_and_errors(
     assert main(["validate", "-c", str(broken)]) == 1
     assert capsys.readouterr().err == (
         f"{broken}:2:9: error: rules[0]: missing required key 'then'\n"
+        f"{broken}:2:23: warning: rules[0].when.event[0]: no known event kind "
+        "matches 'a' (did you mean 'access' or 'audit'?); the kinds are listed in "
+        "docs/events.md\n"
     )
 
 

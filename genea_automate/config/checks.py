@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import holidays
@@ -31,23 +32,31 @@ def cross_check(
     config: ConfigBase,
     registry: PluginRegistry,
     loaded: LoadedYaml,
-    rule_indexes: list[int] | None = None,
+    stand_ins: AbstractSet[Path] = frozenset(),
 ) -> list[ConfigIssue]:
     """Errors and warnings, in file order of the checks.
 
-    `rule_indexes` gives each of `config.rules` its place in the file, where
-    some rules of the file were left out (see loader).
+    `stand_ins` are the paths of values that stand in for malformed ones (see
+    salvage): nothing under them is reported, and an id that stands in is
+    compared with no other.
     """
     found: list[tuple[Path, str, str]] = []
-    rules: list[RuleConfig] = getattr(config, "rules", [])
-    indexed = list(zip(rule_indexes or range(len(rules)), rules, strict=True))
-    found += _duplicate_rule_ids(indexed)
+    rules: list[tuple[int, RuleConfig]] = list(enumerate(getattr(config, "rules", [])))
+    found += _duplicate_rule_ids(
+        [(i, rule) for i, rule in rules if not _within(("rules", i, "id"), stand_ins)]
+    )
     found += _schedule_problems(config)
-    for index, rule in indexed:
+    for index, rule in rules:
         found += _rule_problems(index, rule, config, registry)
     return [
-        issue_at(loaded, path, message, severity) for path, message, severity in found
+        issue_at(loaded, path, message, severity)
+        for path, message, severity in found
+        if not _within(path, stand_ins)
     ]
+
+
+def _within(path: Path, stand_ins: AbstractSet[Path]) -> bool:
+    return any(path[:depth] in stand_ins for depth in range(len(path) + 1))
 
 
 def _duplicate_rule_ids(

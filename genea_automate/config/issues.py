@@ -89,7 +89,7 @@ def issues_from_validation_error(
     Pass the validated `model` to get "did you mean" hints for unknown keys.
     """
     located = [_locate(error, loaded.data) for error in exc.errors(include_url=False)]
-    kept = _drop_misspelt(_collapse(located))
+    kept = _drop_explained(_collapse(located))
     issues = [_to_issue(item, loaded, model) for item in kept]
     unique = dict.fromkeys(issues)
     return sorted(unique, key=lambda issue: (issue.line, issue.column))
@@ -138,14 +138,18 @@ def _collapse(errors: list[_Located], level: int = 0) -> list[_Located]:
     return [item for item in errors if item in kept]
 
 
-def _drop_misspelt(errors: list[_Located]) -> list[_Located]:
-    """Drop "missing key" errors whose key is present under a misspelt name."""
+def _drop_explained(errors: list[_Located]) -> list[_Located]:
+    """Drop "missing key" errors whose key is there, misspelt or misplaced."""
     unknown: dict[YamlPath, list[str]] = {}
     for item in errors:
         if item.error["type"] == "extra_forbidden":
             parent, key = item.unknown_key
             unknown.setdefault(parent, []).append(key)
-    return [item for item in errors if not _misspelt(item, unknown)]
+    return [
+        item
+        for item in errors
+        if not (_misspelt(item, unknown) or _misplaced(item, unknown))
+    ]
 
 
 def _misspelt(item: _Located, unknown: dict[YamlPath, list[str]]) -> bool:
@@ -154,6 +158,17 @@ def _misspelt(item: _Located, unknown: dict[YamlPath, list[str]]) -> bool:
         return False
     wanted = str(item.error["loc"][-1])
     return any(did_you_mean(key, [wanted]) for key in unknown.get(item.real, []))
+
+
+def _misplaced(item: _Located, unknown: dict[YamlPath, list[str]]) -> bool:
+    """Tell whether a missing key is written one level up or down instead."""
+    if item.error["type"] != "missing":
+        return False
+    wanted, here = str(item.error["loc"][-1]), item.real
+    return any(
+        wanted in keys and (parent == here[:-1] or parent[:-1] == here)
+        for parent, keys in unknown.items()
+    )
 
 
 def _misfit(branch: list[_Located], depth: int) -> tuple[float, int, int]:
@@ -193,20 +208,49 @@ def _to_issue(
         return issue_at(loaded, real, message)
     if kind == "extra_forbidden":
         parent, key = item.unknown_key
-        allowed = _allowed_keys(model, item.walk[:-1]) if model else []
         where = loaded.key_positions.get((*parent, key))
         where = where or _nearest(loaded.positions, parent)
-        message = _unknown_key(key, allowed)
+        message = _unknown_key(item, loaded.data, model)
         return ConfigIssue(loaded.filename, *where, format_path(parent), message)
     return issue_at(loaded, real, _message(item.error, real in loaded.substituted))
 
 
-def _unknown_key(key: str, allowed: list[str]) -> str:
-    """Word an unknown key, with the closest allowed key or the whole list."""
-    hint = did_you_mean(key, allowed)
+def _unknown_key(item: _Located, data: Any, model: type[BaseModel] | None) -> str:
+    """Word an unknown key: where it belongs, the closest allowed key or the list."""
+    key = item.unknown_key[1]
+    allowed = _allowed_keys(model, item.walk[:-1]) if model else []
+    placed = _placement(item, data, model) if model else ""
+    hint = placed or did_you_mean(key, allowed)
     if hint or not allowed:
         return f"unknown key {key!r}{hint or '; remove it or check its spelling'}"
     return f"unknown key {key!r}; the keys allowed here are {_listed(allowed)}"
+
+
+def _placement(item: _Located, data: Any, model: type[BaseModel]) -> str:
+    """Where a key that is unknown here belongs instead: `retry` written inside
+    `http:` belongs beside it, on the step; `topic` beside `mqtt:`, inside it."""
+    (parent, key), walk = item.unknown_key, item.walk[:-1]
+    above = parent and isinstance(parent[-1], str)
+    if above and key in _allowed_keys(model, _walk_up(walk)):
+        return f"; it belongs beside {parent[-1]!r}, not inside it"
+    for sibling in _keys_at(data, parent):
+        if key in _allowed_keys(model, (*walk, (sibling, True))):
+            return f"; it belongs inside {sibling!r}, not beside it"
+    return ""
+
+
+def _walk_up(
+    walk: Sequence[tuple[str | int, bool]],
+) -> Sequence[tuple[str | int, bool]]:
+    """The walk to the value that holds the one where `walk` ends."""
+    last = max(index for index, (_, is_real) in enumerate(walk) if is_real)
+    return walk[:last]
+
+
+def _keys_at(data: Any, path: YamlPath) -> list[Any]:
+    for entry in path:
+        data = data[entry]
+    return list(data) if isinstance(data, dict) else []
 
 
 def _message(error: ErrorDetails, hidden: bool) -> str:

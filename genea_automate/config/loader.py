@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from genea_automate.config.checks import cross_check
 from genea_automate.config.issues import issue_at, issues_from_validation_error
 from genea_automate.config.models import ConfigBase, build_config_model
+from genea_automate.config.salvage import checks_beside_errors
 from genea_automate.config.yamlload import LoadedYaml, load_yaml, load_yaml_text
 from genea_automate.errors import ConfigError, ConfigIssue, PluginError
 from genea_automate.plugin import ActionPlugin, PluginRegistry
@@ -27,9 +28,15 @@ class LoadedConfig:
     path: Path
     config: ConfigBase
     registry: PluginRegistry
-    warnings: list[ConfigIssue]
+    file_warnings: list[ConfigIssue]  # what the checks found in the file
     unset: tuple[str, ...] = ()  # variables read as placeholders (`unset_ok`)
+    unset_warnings: tuple[ConfigIssue, ...] = ()  # one at each placeholder
     text: str = ""  # the file as it was read, to load the very same elsewhere
+
+    @property
+    def warnings(self) -> list[ConfigIssue]:
+        """Every warning: those about unset variables, then the file's own."""
+        return [*self.unset_warnings, *self.file_warnings]
 
     def section(self, name: str) -> Any:
         return getattr(self.config, name, None)
@@ -77,7 +84,13 @@ def load_config(
     except ConfigError as exc:
         raise ConfigError([*early, *exc.issues]) from exc
     return LoadedConfig(
-        path, config, registry, [*early, *issues], loaded.unset, loaded.text
+        path,
+        config,
+        registry,
+        issues,
+        unset=loaded.unset,
+        unset_warnings=tuple(early),
+        text=loaded.text,
     )
 
 
@@ -101,39 +114,8 @@ def _validate(loaded: LoadedYaml, registry: PluginRegistry) -> ConfigBase:
         return model.model_validate(loaded.data)
     except ValidationError as exc:
         issues = issues_from_validation_error(exc, loaded, model)
-        issues += _checks_beside_bad_rules(exc, loaded, registry, model)
+        issues += checks_beside_errors(exc, loaded, registry, model)
         raise ConfigError(sorted(issues, key=lambda i: (i.line, i.column))) from exc
-
-
-def _checks_beside_bad_rules(
-    exc: ValidationError,
-    loaded: LoadedYaml,
-    registry: PluginRegistry,
-    model: type[ConfigBase],
-) -> list[ConfigIssue]:
-    """The cross-checks of the other rules, when only some rules are malformed,
-    so that one bad rule does not hide a misspelt kind in the next one.
-
-    Nothing when a section that rules refer to (schedules, connections) is
-    malformed itself: its checks would then report problems that are not there.
-    """
-    rules = loaded.data.get("rules")
-    if not isinstance(rules, list):
-        return []
-    bad: set[int] = set()
-    for error in exc.errors(include_url=False):
-        loc = error["loc"]
-        if len(loc) < 2 or loc[0] != "rules" or not isinstance(loc[1], int):
-            return []
-        bad.add(loc[1])
-    kept = [index for index in range(len(rules)) if index not in bad]
-    try:
-        config = model.model_validate(
-            {**loaded.data, "rules": [rules[index] for index in kept]}
-        )
-    except ValidationError:
-        return []
-    return cross_check(config, registry, loaded, rule_indexes=kept)
 
 
 def _raise_on_errors(issues: list[ConfigIssue]) -> None:

@@ -279,3 +279,76 @@ def test_checks_of_other_rules_wait_while_a_section_they_use_is_malformed(
     # Not also "unknown schedule 'office'": the schedule is there, only malformed.
     [issue] = caught.value.issues
     assert "schedules.office" in str(issue)
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        (
+            '{http: {url: "https://example.com", retry: {attempts: 3}}}',
+            (
+                "8:45: error: rules[0].then[0].http: unknown key 'retry'; it belongs "
+                "beside 'http', not inside it"
+            ),
+        ),
+        (
+            "{log: {message: hi, timeout: 5s}}",
+            (
+                "8:29: error: rules[0].then[0].log: unknown key 'timeout'; it belongs "
+                "beside 'log', not inside it"
+            ),
+        ),
+        (
+            "{mqtt: {payload: 'ON'}, topic: coffee}",
+            (
+                "8:33: error: rules[0].then[0]: unknown key 'topic'; it belongs inside "
+                "'mqtt', not beside it"
+            ),
+        ),
+        (
+            "{wait_for: {event: door.locked, timeout: 1m, on_timeout: []}}",
+            (
+                "8:54: error: rules[0].then[0].wait_for: unknown key 'on_timeout'; it "
+                "belongs beside 'wait_for', not inside it"
+            ),
+        ),
+    ],
+    ids=["retry-in-http", "timeout-in-log", "topic-beside-mqtt", "on_timeout-inside"],
+)
+def test_validate_misplaced_key_says_where_it_belongs(
+    tmp_path: Path, step: str, expected: str
+) -> None:
+    rules = f"""
+    - id: a
+      when: access.granted
+      then:
+        - {step}
+    """
+    assert problems(tmp_path, rules) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (
+            "{id: a, when: access.granted, door: Front, then: [{log: {message: hi}}]}",
+            (
+                "4:35: error: rules[0]: unknown key 'door'; it belongs inside 'when', "
+                "not beside it"
+            ),
+        ),
+        (
+            "{id: a, when: {event: access.granted, then: [{log: {message: hi}}]}}",
+            (
+                "4:43: error: rules[0].when: unknown key 'then'; it belongs beside "
+                "'when', not inside it"
+            ),
+        ),
+    ],
+    ids=["filter-beside-when", "then-inside-when"],
+)
+def test_validate_misplaced_rule_key_says_where_it_belongs(
+    tmp_path: Path, rule: str, expected: str
+) -> None:
+    # Not also "missing required key": the key is there, one level off.
+    assert problems(tmp_path, f"- {rule}") == [expected]
