@@ -100,7 +100,11 @@ def test_dlq_retry_all_skips_what_is_past_its_not_after(
 ) -> None:
     assert main(["dlq", "retry", "--all", "-c", str(config)]) == 1
     captured = capsys.readouterr()
-    assert captured.out.startswith("retried 1 dead letter(s);")
+    assert captured.out == (
+        "retried 1 dead letter(s) (1); they will be sent when the daemon runs: "
+        "within about a second if it is running, else once it starts (until then "
+        "`dlq list` does not show them)\n"
+    )
     assert captured.err.startswith("2: not retried: its not_after passed at ")
     assert main(["dlq", "list", "-c", str(config)]) == 0
     rows = capsys.readouterr().out.splitlines()[1:]
@@ -128,9 +132,79 @@ def test_dlq_never_creates_a_store(
     assert capsys.readouterr().err == (
         f"error: there is no SQLite store at {tmp_path}/data/store.db; check "
         "`store:` in the rules file (a relative path starts from the rules "
-        "file's folder)\n"
+        "file's folder); if the daemon's store is elsewhere (this rules file being "
+        "a copy, say), name it with --store, e.g. "
+        "--store sqlite:////var/lib/genea-automate/genea-automate.db\n"
     )
     assert not (tmp_path / "data").exists()
+
+
+def test_dlq_takes_its_options_before_the_action_too(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dlq", "-c", str(config), "list"]) == 0
+    listed = capsys.readouterr().out
+    assert [row.split()[0] for row in listed.splitlines()] == ["ID", "1", "2"]
+
+    # Given on both sides of the action, the later one counts, as elsewhere.
+    assert main(["dlq", "-c", "nowhere.yaml", "list", "-c", str(config)]) == 0
+    assert capsys.readouterr().out == listed
+
+    missing = config.parent / "missing.db"
+    assert (
+        main(["dlq", "--store", f"sqlite:///{missing}", "-c", str(config), "list"]) == 1
+    )
+    assert capsys.readouterr().err.startswith(
+        f"error: there is no SQLite store at {missing};"
+    )
+
+
+def test_dlq_drop_takes_back_a_retried_action_while_no_daemon_runs(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dlq", "retry", "1", "-c", str(config)]) == 0
+    assert main(["dlq", "drop", "1", "-c", str(config)]) == 0
+    assert capsys.readouterr().out.endswith(
+        "dropped action 1, which was waiting to be sent; it is not sent\n"
+    )
+    assert main(["dlq", "drop", "1", "-c", str(config)]) == 1
+    assert capsys.readouterr().err == "error: no dead letter with id 1\n"
+
+
+def test_dlq_drop_refuses_an_action_waiting_to_be_sent_while_the_daemon_runs(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dlq", "retry", "1", "-c", str(config)]) == 0
+    daemon = SqliteStore(str(config.parent / "data" / "store.db"), exclusive=True)
+    daemon.check_can_open()  # takes the lock as a starting daemon does
+    try:
+        assert main(["dlq", "drop", "1", "-c", str(config)]) == 1
+    finally:
+        asyncio.run(daemon.close())
+    assert capsys.readouterr().err == (
+        "error: 1 is not a dead letter: it is waiting to be sent, and the daemon "
+        "is running, so it may be sending it right now; stop the daemon to drop "
+        "it, or drop the dead letter it becomes if it fails for good\n"
+    )
+    # Once the daemon has stopped, it can be taken back.
+    assert main(["dlq", "drop", "1", "-c", str(config)]) == 0
+
+
+def test_dlq_drop_of_a_delivered_action_says_it_was_delivered(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def deliver_the_first() -> None:
+        store = SqliteStore(str(config.parent / "data" / "store.db"))
+        await store.open()
+        await store.retry_dead([1], datetime.now(UTC))
+        await store.action_delivered(1, datetime(2026, 12, 4, 16, 2, 20, tzinfo=UTC))
+        await store.close()
+
+    asyncio.run(deliver_the_first())
+    assert main(["dlq", "drop", "1", "-c", str(config)]) == 1
+    assert capsys.readouterr().err == (
+        "error: 1 is not a dead letter: it was delivered at 2026-12-04 16:02:20 UTC\n"
+    )
 
 
 def test_dlq_retry_that_retries_nothing_says_so_and_why(

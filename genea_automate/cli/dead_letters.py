@@ -2,23 +2,28 @@
 
 These work on the store of a running or a stopped daemon: each change is one
 short transaction, and a running daemon starts a retried action within about a
-second (the delivery worker reads the outbox at least that often).
+second (the delivery worker reads the outbox at least that often). A retried
+action waits to be sent, no longer a dead letter; `drop` takes it back only
+while no daemon runs, as a running one may be sending it at that moment.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from genea_automate.cli.options import add_store_options, daemon_store_url
+from genea_automate.cli.columns import aligned
+from genea_automate.cli.options import (
+    add_store_options,
+    daemon_stopped,
+    with_daemon_store,
+)
+from genea_automate.store.admin import ActionRecord
 from genea_automate.store.base import DeadLetter, Store
 
-T = TypeVar("T")
 ALL = 1_000_000  # "every dead letter", as a query limit
 ERROR_WIDTH = 60
 
@@ -28,6 +33,7 @@ def register(commands: Any) -> None:
         "dlq", help="list, show, retry or drop dead letters",
         description="Actions that failed for good, kept until retried or dropped.",
     )  # fmt: skip
+    add_store_options(dlq)
     actions = dlq.add_subparsers(required=True, metavar="ACTION")
 
     listing = actions.add_parser("list", help="the dead letters, oldest first")
@@ -47,31 +53,20 @@ def register(commands: Any) -> None:
     which.add_argument("--all", action="store_true", help="every dead letter")
     retry.set_defaults(run=_retry)
 
-    drop = actions.add_parser("drop", help="delete a dead letter for good")
+    drop = actions.add_parser(
+        "drop", help="delete a dead letter for good, or, while no daemon runs, "
+        "an action still waiting to be sent (a retried one, say)",
+    )  # fmt: skip
     drop.add_argument("id", type=int, metavar="ID")
     drop.set_defaults(run=_drop)
 
+    # -c and --store go before the action or after it; given after, they win.
     for parser in (listing, show, retry, drop):
-        add_store_options(parser)
-
-
-def _with_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[T]]) -> T:
-    """Run `work` against the daemon's store, opened only for it."""
-    from genea_automate.store import open_store
-
-    async def run() -> T:
-        store = open_store(daemon_store_url(args), must_exist=True)
-        await store.open()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
+        add_store_options(parser, defaults=False)
 
 
 def _list(args: argparse.Namespace) -> int:
-    letters = _with_store(args, lambda store: store.dead_letters(args.limit))
+    letters = with_daemon_store(args, lambda store: store.dead_letters(args.limit))
     if not letters:
         print("no dead letters")
         return 0
@@ -88,15 +83,12 @@ def _list(args: argparse.Namespace) -> int:
         )
         for letter in letters
     ]
-    widths = [max(len(row[column]) for row in rows) for column in range(6)]
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        print("  ".join([*cells, row[6]]))
+    print("\n".join(aligned(rows)))
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
-    letter = _with_store(args, lambda store: store.dead_letter(args.id))
+    letter = with_daemon_store(args, lambda store: store.dead_letter(args.id))
     if letter is None:
         print(f"error: no dead letter with id {args.id}", file=sys.stderr)
         return 1
@@ -128,14 +120,16 @@ def _retry(args: argparse.Namespace) -> int:
         ready = [letter.item.id for letter in wanted if not _passed(letter, now)]
         return wanted, await store.retry_dead(ready, now)
 
-    wanted, retried = _with_store(args, retry)
+    wanted, retried = with_daemon_store(args, retry)
     notes = _not_retried(args.ids, wanted, retried, now)
     for note in notes:
         print(note, file=sys.stderr)
     if retried:
+        ids = ", ".join(map(str, retried))
         print(
-            f"retried {len(retried)} dead letter(s); a running daemon starts them "
-            "within about a second, a stopped one when it starts"
+            f"retried {len(retried)} dead letter(s) ({ids}); they will be sent when "
+            "the daemon runs: within about a second if it is running, else once it "
+            "starts (until then `dlq list` does not show them)"
         )
     else:
         print("nothing retried" if notes else "no dead letters to retry")
@@ -170,11 +164,50 @@ async def _wanted(store: Store, args: argparse.Namespace) -> list[DeadLetter]:
 
 
 def _drop(args: argparse.Namespace) -> int:
-    if not _with_store(args, lambda store: store.drop_dead(args.id)):
-        print(f"error: no dead letter with id {args.id}", file=sys.stderr)
+    dropped, message = with_daemon_store(args, lambda store: _drop_one(args, store))
+    if not dropped:
+        print(f"error: {message}", file=sys.stderr)
         return 1
-    print(f"dropped dead letter {args.id}")
+    print(message)
     return 0
+
+
+async def _drop_one(args: argparse.Namespace, store: Store) -> tuple[bool, str]:
+    """Drop a dead letter, or an action waiting to be sent while no daemon runs;
+    whether it went, and what to say."""
+    item_id = args.id
+    if await store.drop_dead(item_id):
+        return True, f"dropped dead letter {item_id}"
+    async with daemon_stopped(args) as stopped:
+        action = await store.admin.action(item_id)
+        if action is None or action.state != "pending" or not stopped:
+            return False, _not_dropped(item_id, action)
+        # No daemon runs while the lock is held, so none is sending it. The
+        # store deletes only dead letters: it becomes one, then goes as one.
+        await store.action_expired(item_id, "dropped with `dlq drop` unsent")
+        await store.drop_dead(item_id)
+    return (
+        True,
+        f"dropped action {item_id}, which was waiting to be sent; it is not sent",
+    )
+
+
+def _not_dropped(item_id: int, action: ActionRecord | None) -> str:
+    if action is None:
+        return f"no dead letter with id {item_id}"
+    if action.state == "pending":
+        return (
+            f"{item_id} is not a dead letter: it is waiting to be sent, and the "
+            "daemon is running, so it may be sending it right now; stop the "
+            "daemon to drop it, or drop the dead letter it becomes if it fails "
+            "for good"
+        )
+    if action.state == "delivered" and action.finished_at is not None:
+        return (
+            f"{item_id} is not a dead letter: it was delivered at "
+            f"{_time(action.finished_at)} UTC"
+        )
+    return f"{item_id} became a dead letter a moment ago; run drop again"
 
 
 def _passed(letter: DeadLetter, now: datetime) -> datetime | None:

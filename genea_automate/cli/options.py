@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from genea_automate.errors import GeneaAutomateError
+from genea_automate.errors import GeneaAutomateError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from genea_automate.config.loader import LoadedConfig
+    from genea_automate.store import Store
 
+T = TypeVar("T")
 DEFAULT_CONFIG = "rules.yaml"
 
 
-def add_config_option(parser: argparse.ArgumentParser) -> None:
+def add_config_option(
+    parser: argparse.ArgumentParser, *, defaults: bool = True
+) -> None:
+    """-c; without `defaults`, for the sub-parser of a command that takes it
+    before its action too (`dlq -c x list`), whose default would overwrite it."""
     parser.add_argument(
         "-c",
         "--config",
         type=Path,
-        default=Path(DEFAULT_CONFIG),
+        default=Path(DEFAULT_CONFIG) if defaults else argparse.SUPPRESS,
         help=f"the rules file (default: {DEFAULT_CONFIG})",
     )
 
@@ -55,13 +64,71 @@ def load_for_dry_run(config: Path) -> LoadedConfig:
     return loaded
 
 
-def add_store_options(parser: argparse.ArgumentParser) -> None:
+def add_store_options(
+    parser: argparse.ArgumentParser, *, defaults: bool = True
+) -> None:
     """-c and --store, for commands that read a daemon's store."""
-    add_config_option(parser)
+    add_config_option(parser, defaults=defaults)
     parser.add_argument(
         "--store",
         metavar="URL",
+        default=None if defaults else argparse.SUPPRESS,
         help="the daemon's store (default: `store:` of the rules file)",
+    )
+
+
+def with_daemon_store(
+    args: argparse.Namespace, work: Callable[[Store], Awaitable[T]]
+) -> T:
+    """Run `work` against the daemon's store, opened only for it, never created."""
+    from genea_automate.store import open_store
+
+    url = daemon_store_url(args)
+
+    async def run() -> T:
+        store = open_store(url, must_exist=True)
+        try:
+            await store.open()
+        except StoreUnavailableError as exc:
+            raise StoreUnavailableError(_with_store_hint(args, str(exc))) from None
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+@contextlib.asynccontextmanager
+async def daemon_stopped(args: argparse.Namespace) -> AsyncIterator[bool]:
+    """Hold the daemon's lock on its store if it is free.
+
+    True while held: no daemon runs, so none is delivering an action, and none
+    can start until the block ends. False while a daemon runs.
+    """
+    from genea_automate.store import open_store
+
+    lock = open_store(daemon_store_url(args), exclusive=True)
+    try:
+        lock.check_can_open()  # takes the lock, or fails while a daemon holds it
+    except StoreUnavailableError:
+        held = False
+    else:
+        held = True
+    try:
+        yield held
+    finally:
+        await lock.close()
+
+
+def _with_store_hint(args: argparse.Namespace, problem: str) -> str:
+    """The rules file names the store; a copy of it elsewhere names another."""
+    if args.store is not None:
+        return problem
+    return (
+        f"{problem}; if the daemon's store is elsewhere (this rules file being a "
+        "copy, say), name it with --store, e.g. "
+        "--store sqlite:////var/lib/genea-automate/genea-automate.db"
     )
 
 

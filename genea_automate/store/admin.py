@@ -122,6 +122,10 @@ class StoreAdmin(ABC):
         """Every outbox row of these events, in the order they were queued."""
 
     @abstractmethod
+    async def action(self, item_id: int) -> ActionRecord | None:
+        """The outbox row with this id, in whatever state."""
+
+    @abstractmethod
     async def rule_activity(self) -> dict[str, RuleActivity]:
         """Activity per rule id, for the rules that have any on record."""
 

@@ -115,6 +115,11 @@ class SqliteAdmin(StoreAdmin):
         rows = await self._read(lambda db: db.execute(sql, ids).fetchall())
         return [_action_record(row) for row in rows]
 
+    async def action(self, item_id: int) -> ActionRecord | None:
+        sql = f"SELECT {_ACTION_COLUMNS} FROM outbox WHERE id = ?"
+        row = await self._read(lambda db: db.execute(sql, (item_id,)).fetchone())
+        return None if row is None else _action_record(row)
+
     async def rule_activity(self) -> dict[str, RuleActivity]:
         fired, render_errors, delivery_errors = await self._read(_activity_rows)
         activity: dict[str, RuleActivity] = {}
