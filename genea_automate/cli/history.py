@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from genea_automate.cli.columns import aligned
 from genea_automate.cli.options import (
     add_store_options,
-    daemon_store_url,
     load_for_dry_run,
     parse_when,
+    with_daemon_store,
 )
 from genea_automate.config.values import parse_duration
 from genea_automate.errors import GeneaAutomateError
 from genea_automate.store.admin import EventQuery, EventRecord, StoreAdmin
-
-T = TypeVar("T")
+from genea_automate.store.base import Store
 
 
 def register(commands: Any) -> None:
@@ -28,7 +26,8 @@ def register(commands: Any) -> None:
         description=(
             "With EVENT_ID, print every rule's verdict on that event, each "
             "condition with the value it read, and what became of its actions. "
-            "Without, list the decisions that match the filters, newest first."
+            "Without, list the decisions that match the filters, the last "
+            "received first."
         ),
     )
     trace.add_argument(
@@ -84,21 +83,6 @@ def _duration(text: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _with_admin(url: str, work: Callable[[StoreAdmin], Awaitable[T]]) -> T:
-    """Run `work` against the daemon's store, opened only for it."""
-    from genea_automate.store import open_store
-
-    async def run() -> T:
-        store = open_store(url, must_exist=True)
-        await store.open()
-        try:
-            return await work(store.admin)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
-
-
 def _trace(args: argparse.Namespace) -> int:
     query = EventQuery(
         event_id=args.event_id,
@@ -111,13 +95,13 @@ def _trace(args: argparse.Namespace) -> int:
         limit=args.limit,
     )
 
-    async def lines(admin: StoreAdmin) -> list[str]:
-        found = await admin.events(query)
+    async def lines(store: Store) -> list[str]:
+        found = await store.admin.events(query)
         if args.event_id is None:
-            return [_summary(record, args.rule) for record in found]
-        return await _explained(admin, found)
+            return _listing(found, args.rule) if found else []
+        return await _explained(store.admin, found)
 
-    output = _with_admin(daemon_store_url(args), lines)
+    output = with_daemon_store(args, lines)
     if not output and args.event_id:
         raise GeneaAutomateError(
             f"no event {args.event_id!r} in the store; old ones are pruned "
@@ -164,11 +148,18 @@ async def _explained(admin: StoreAdmin, found: list[EventRecord]) -> list[str]:
     return lines
 
 
-def _summary(record: EventRecord, rule_id: str | None) -> str:
-    from genea_automate.dryrun.explain import why_not_fired
+def _listing(found: list[EventRecord], rule_id: str | None) -> list[str]:
+    header = ("RECEIVED", "EVENT TIME", "EVENT", "KIND", "WHERE", "VERDICT")
+    return aligned([header, *(_summary(record, rule_id) for record in found)])
+
+
+def _summary(record: EventRecord, rule_id: str | None) -> tuple[str, ...]:
+    """One listed event: when it was received (the listing's order), its own
+    time where it happened, and the verdict."""
+    from genea_automate.dryrun.explain import shown_time, why_not_fired
 
     trace = record.trace or {}
-    when = trace.get("local_time") or record.received_at.isoformat()
+    happened = trace.get("local_time")
     where = " / ".join(
         str(part)
         for part in (trace.get("location"), trace.get("door"), trace.get("actor"))
@@ -186,16 +177,22 @@ def _summary(record: EventRecord, rule_id: str | None) -> str:
             "fired" if rule.get("fired") else f"did not fire: {why_not_fired(rule)}"
         )
         verdict = f"{rule_id} {verdict}"
-    return f"{when}  {record.uuid}  {record.kind or '?'}  {where}  {verdict}"
+    return (
+        shown_time(record.received_at),
+        shown_time(happened) if happened else "-",
+        record.uuid,
+        record.kind or "?",
+        where or "-",
+        verdict,
+    )
 
 
 def _replay(args: argparse.Namespace) -> int:
     from genea_automate.dryrun.replay import replay, report_lines
 
     loaded = load_for_dry_run(args.config)
-    report = _with_admin(
-        daemon_store_url(args),
-        lambda admin: replay(loaded, admin, args.since, args.warmup),
+    report = with_daemon_store(
+        args, lambda store: replay(loaded, store.admin, args.since, args.warmup)
     )
     print("\n".join(report_lines(report, str(args.config))))
     return 1 if report.diffs else 0

@@ -58,7 +58,7 @@ def register(commands: Any) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from genea_automate.dryrun.explain import explain_trace
+    from genea_automate.dryrun.explain import explain_trace, shown_time
     from genea_automate.dryrun.runner import DryResult, DryRun
 
     loaded = load_for_dry_run(args.config)
@@ -70,7 +70,7 @@ def _simulate(args: argparse.Namespace) -> int:
             return await dry.decide(body, at), at
 
     result, at = asyncio.run(decide())
-    print(f"simulated at {at.isoformat()} from {args.state} rule state")
+    print(f"simulated at {shown_time(at)} from {args.state} rule state")
     if result.decision is None:
         print(f"event {result.event.id} was decided already; nothing to do")
         return 0
@@ -88,8 +88,7 @@ def _read(path: Path) -> bytes:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from genea_automate.dryrun.testrun import run_test_file
-    from genea_automate.errors import ConfigError
+    from genea_automate.dryrun.testrun import check_test_files, run_test_file
 
     loaded = load_for_dry_run(args.config)
     files = args.files or sorted(args.config.parent.glob(TESTS_GLOB))
@@ -100,13 +99,8 @@ def _test(args: argparse.Namespace) -> int:
         )
         return 1
     passed = failed = 0
-    for path in files:
-        try:
-            report = asyncio.run(run_test_file(path, loaded))
-        except ConfigError as exc:
-            print("\n".join(str(issue) for issue in exc.issues), file=sys.stderr)
-            failed += 1
-            continue
+    for checked in check_test_files(files, loaded):
+        report = asyncio.run(run_test_file(checked, loaded))
         for failure in report.failures:
             print(f"FAIL {failure}")
         passed += report.tests - report.failed_tests

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from genea_automate.dryrun.runner import ShownAction
@@ -15,12 +16,24 @@ from genea_automate.store.admin import ActionRecord
 
 Trace = Mapping[str, Any]
 INDENT = "  "
+# The `when` reason rules/engine.py records for a rule with `enabled: false`.
+DISABLED = "the rule is disabled"
+
+
+def shown_time(when: datetime | str) -> str:
+    """A time as these commands print one: ISO 8601 to the second, with offset.
+
+    Traces keep times as ISO text, with Genea's milliseconds when it sent any.
+    """
+    moment = datetime.fromisoformat(when) if isinstance(when, str) else when
+    return moment.isoformat(timespec="seconds")
 
 
 def event_heading(trace: Trace) -> list[str]:
     """Two lines: the event and kind, then when, where and who."""
+    local_time = trace.get("local_time")
     where = [
-        trace.get("local_time"),
+        shown_time(local_time) if local_time else None,
         trace.get("location"),
         f"door {trace['door']}" if trace.get("door") else None,
         trace.get("actor"),
@@ -70,7 +83,9 @@ def _verdict(rule: Mapping[str, Any], dry: bool) -> str:
 def explain_rule(rule: Mapping[str, Any], indent: str = "") -> list[str]:
     """The `when` verdict, each condition evaluated, and render errors."""
     if not rule.get("matched"):
-        return [f"{indent}when: no, {rule.get('reason', 'no reason recorded')}"]
+        reason = rule.get("reason", "no reason recorded")
+        said_no = "enabled" if reason == DISABLED else "when"
+        return [f"{indent}{said_no}: no, {reason}"]
     lines = [f"{indent}when: yes"]
     for condition in rule.get("conditions", []):
         lines += _condition_lines(condition, indent)
@@ -92,7 +107,10 @@ def _condition_lines(condition: Mapping[str, Any], indent: str) -> list[str]:
 def why_not_fired(rule: Mapping[str, Any]) -> str:
     """One sentence naming what stopped a rule: its `when`, a condition, an error."""
     if not rule.get("matched"):
-        return f"its `when` did not match: {rule.get('reason', '?')}"
+        reason = rule.get("reason", "?")
+        if reason == DISABLED:
+            return f"{reason} (`enabled: false`)"
+        return f"its `when` did not match: {reason}"
     failed = [c for c in rule.get("conditions", []) if not c["passed"]]
     if failed:
         return _said_no(failed[0])

@@ -16,7 +16,12 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from genea_automate.config.loader import LoadedConfig
-from genea_automate.dryrun.explain import INDENT, show_payload, why_not_fired
+from genea_automate.dryrun.explain import (
+    INDENT,
+    show_payload,
+    shown_time,
+    why_not_fired,
+)
 from genea_automate.dryrun.runner import DryResult, DryRun
 from genea_automate.store.admin import ActionRecord, PastEvent, StoreAdmin
 from genea_automate.store.base import ActionToQueue
@@ -133,7 +138,7 @@ def _diff(
 ) -> ActionDiff | None:
     event = result.event
     base = ActionDiff(
-        "added", event.id, event.kind, event.local_time.isoformat(), *key, ""
+        "added", event.id, event.kind, shown_time(event.local_time), *key, ""
     )
     if new is None:
         assert old is not None
@@ -193,7 +198,7 @@ def report_lines(report: ReplayReport, rules: str) -> list[str]:
     """The report in words: a summary, then one entry per differing action."""
     lines = [
         f"replayed {report.replayed} event(s) received since "
-        f"{report.since.isoformat()} with the rules of {rules} "
+        f"{shown_time(report.since)} with the rules of {rules} "
         f"({report.warmed_up} earlier for rule state, {report.skipped} skipped: "
         "undecided or pruned)"
     ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 from genea_automate.config.issues import did_you_mean, issue_at
 from genea_automate.config.loader import LoadedConfig
 from genea_automate.config.yamlload import LoadedYaml
-from genea_automate.dryrun.explain import show_payload, why_not_fired
+from genea_automate.dryrun.explain import show_payload, shown_time, why_not_fired
 from genea_automate.dryrun.runner import DryResult, DryRun, ShownAction
 from genea_automate.dryrun.testfile import (
     MATCH_OPERATORS,
@@ -53,12 +53,39 @@ class FileReport:
         return len({failure.test for failure in self.failures})
 
 
-async def run_test_file(path: Path, config: LoadedConfig) -> FileReport:
-    """Run every test of one file against the rules; ConfigError if it is unfit."""
-    tests, loaded = load_test_file(path)
-    unknown = list(_unknown_names(tests, loaded, config))
-    if unknown:
-        raise ConfigError(unknown)
+@dataclass(frozen=True, slots=True)
+class CheckedFile:
+    """A rule-test file checked against the rules, ready to run."""
+
+    path: Path
+    tests: RuleTestFile
+    loaded: LoadedYaml
+
+
+def check_test_files(paths: Sequence[Path], config: LoadedConfig) -> list[CheckedFile]:
+    """Load every file and check the names it uses against the rules.
+
+    ConfigError with the issues of every unfit file, so that all are reported
+    at once and no test runs until all are fit.
+    """
+    checked: list[CheckedFile] = []
+    issues: list[ConfigIssue] = []
+    for path in paths:
+        try:
+            tests, loaded = load_test_file(path)
+        except ConfigError as exc:
+            issues += exc.issues
+            continue
+        issues += _unknown_names(tests, loaded, config)
+        checked.append(CheckedFile(path, tests, loaded))
+    if issues:
+        raise ConfigError(issues)
+    return checked
+
+
+async def run_test_file(checked: CheckedFile, config: LoadedConfig) -> FileReport:
+    """Run every test of one checked file against the rules."""
+    path, tests, loaded = checked.path, checked.tests, checked.loaded
     report = FileReport(path, len(tests.tests))
     for i, case in enumerate(tests.tests):
         used_ids: set[str] = set()
@@ -74,7 +101,7 @@ async def run_test_file(path: Path, config: LoadedConfig) -> FileReport:
                     report.failures.append(Failure(where, case.name, label, str(exc)))
                     continue
                 result = await dry.decide(body, step.at)
-                label = f"{label} ({payload} at {result.event.local_time.isoformat()})"
+                label = f"{label} ({payload} at {shown_time(result.event.local_time)})"
                 report.failures += [
                     Failure(where, case.name, label, message)
                     for message in check(step.expect, result)

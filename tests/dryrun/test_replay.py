@@ -161,4 +161,6 @@ def test_replay_that_cannot_run_exits_2_not_1_which_means_a_difference(
     status = main(["replay", "-c", str(rules), "--since", "2025-03-01T00:00Z"])
 
     assert status == 2
-    assert "there is no SQLite store at" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: there is no SQLite store at {tmp_path}/")
+    assert "if the daemon's store is elsewhere (this rules file being a copy" in err

@@ -77,6 +77,34 @@ def test_a_firing_that_does_not_happen_names_rule_event_and_condition(
     )
 
 
+def test_a_disabled_rule_that_is_expected_to_fire_is_named_disabled(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = folder / "rules.example.yaml"
+    rules.write_text(
+        rules.read_text().replace(
+            "  - id: morning-coffee\n", "  - id: morning-coffee\n    enabled: false\n"
+        )
+    )
+    write(
+        folder,
+        "coffee.tests.yaml",
+        """\
+        payload: examples/access-granted.json
+        tests:
+          - name: coffee
+            events: [{expect: {fires: [morning-coffee]}}]
+    """,
+    )
+    assert main(["test", "-c", str(rules)]) == 1
+    [failure, summary] = capsys.readouterr().out.splitlines()
+    assert failure.endswith(
+        "expected rule morning-coffee to fire, but the rule is disabled "
+        "(`enabled: false`)"
+    )
+    assert summary == "0 test(s) passed, 1 failed"
+
+
 def test_failures_say_what_was_wrong_with_an_action_or_a_firing(
     folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -131,14 +159,57 @@ def test_unknown_rules_and_actions_are_refused_like_config_errors(
     """,
     )
     assert main(["test", "-c", str(folder / "rules.example.yaml")]) == 1
-    captured = capsys.readouterr()
-    assert captured.err == (
+    assert capsys.readouterr() == (
+        "",
         f"{path}:6:19: error: tests[0].events[0].expect.fires[0]: the rules file has "
         "no rule 'morning-cofee' (did you mean 'morning-coffee'?)\n"
         f"{path}:7:49: error: tests[0].events[0].expect.actions[0].mqt: the rules "
-        "file has no action 'mqt' (did you mean 'mqtt'?)\n"
+        "file has no action 'mqt' (did you mean 'mqtt'?)\n",
     )
-    assert captured.out == "0 test(s) passed, 1 failed\n"
+
+
+def test_every_unfit_file_is_reported_and_no_test_runs(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(
+        folder,
+        "a-runs.tests.yaml",
+        """\
+        payload: examples/access-granted.json
+        tests:
+          - name: would fail if it ran
+            events: [{expect: {does_not_fire: [morning-coffee]}}]
+    """,
+    )
+    typo = write(
+        folder,
+        "b-typo.tests.yaml",
+        """\
+        payload: examples/access-granted.json
+        tests:
+          - name: typo
+            events: [{expect: {fires: [lobby-light]}}]
+    """,
+    )
+    broken = write(
+        folder,
+        "c-broken.tests.yaml",
+        """\
+        payload: examples/nope.json
+        tests: [{name: no payload, events: [{}]}]
+    """,
+    )
+
+    assert main(["test", "-c", str(folder / "rules.example.yaml")]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"{typo}:4:32: error: tests[0].events[0].expect.fires[0]: the rules file "
+        "has no rule 'lobby-light'",
+        f"{broken}:2:37: error: tests[0].events[0].payload: no payload file "
+        "'examples/nope.json' next to the test file",
+    ]
 
 
 def test_a_missing_payload_file_is_placed_in_the_test_file(

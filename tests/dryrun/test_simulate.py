@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -174,3 +175,33 @@ async def test_simulate_current_state_judges_a_stored_event_as_itself(
     assert (
         "not the first: Jordan Example arrived 07:30 local" in capsys.readouterr().out
     )
+
+
+def test_simulate_names_a_disabled_rule_and_shows_times_to_the_second(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _rules(
+        tmp_path,
+        """
+        rules:
+          - id: lobby-light
+            enabled: false
+            when: {event: access.granted}
+            then: [{mqtt: {topic: lobby, payload: "ON"}}]
+        """,
+    )
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(payload("01", event_time="2025-03-03T13:58:11.660Z")))
+
+    assert main(["simulate", str(event), "-c", str(config)]) == 0
+
+    simulated, _, *rest = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(
+        r"simulated at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00 from empty rule state",
+        simulated,
+    )
+    assert rest == [
+        "  2025-03-03T08:58:11-05:00, Harborview Labs HQ, Jordan Example",
+        "rule lobby-light: would not fire",
+        "  enabled: no, the rule is disabled",
+    ]

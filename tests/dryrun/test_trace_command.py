@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import textwrap
 from pathlib import Path
 
@@ -43,6 +44,14 @@ def trace(config: Path, *args: str) -> int:
     return main(["trace", "-c", str(config), *args])
 
 
+def listed(out: str) -> list[list[str]]:
+    """The cells of each line of a listing, header first."""
+    return [re.split(r"\s{2,}", line) for line in out.splitlines()]
+
+
+HEADER = ["RECEIVED", "EVENT TIME", "EVENT", "KIND", "WHERE", "VERDICT"]
+
+
 def test_trace_of_an_event_explains_every_rule_and_its_actions(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -64,13 +73,48 @@ def test_trace_lists_the_events_a_rule_considered(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert trace(config, "--rule", "coffee") == 0
-    assert capsys.readouterr().out.splitlines() == [
-        "2025-03-03T09:10:00-05:00  second  access.granted  Harborview Labs HQ / Sam "
-        "Example  coffee did not fire: the condition first_arrival said no: not the "
-        "first: Jordan Example arrived 08:58 local on 2025-03-03",
-        "2025-03-03T08:58:11-05:00  67c5b5741a2b3c4d5e6f7081  access.granted  "
-        "Harborview Labs HQ / Jordan Example  coffee fired",
+    assert listed(capsys.readouterr().out) == [
+        HEADER,
+        [
+            "2025-03-03T14:10:00+00:00",
+            "2025-03-03T09:10:00-05:00",
+            "second",
+            "access.granted",
+            "Harborview Labs HQ / Sam Example",
+            "coffee did not fire: the condition first_arrival said no: not the "
+            "first: Jordan Example arrived 08:58 local on 2025-03-03",
+        ],
+        [
+            "2025-03-03T13:58:11+00:00",
+            "2025-03-03T08:58:11-05:00",
+            "67c5b5741a2b3c4d5e6f7081",
+            "access.granted",
+            "Harborview Labs HQ / Jordan Example",
+            "coffee fired",
+        ],
     ]
+
+
+def test_trace_lists_the_last_received_first_with_both_times_to_the_second(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A fresh event (Genea times carry milliseconds), then an old sample resent.
+    fresh = payload("01", uuid="fresh", event_time="2026-12-04T16:02:20.660Z")
+    asyncio.run(decide_in_store(config, [fresh], at="2026-12-04T16:02:20.660Z"))
+    resent = payload("01", uuid="resent")
+    asyncio.run(decide_in_store(config, [resent], at="2026-12-04T16:05:00Z"))
+
+    assert trace(config, "--limit", "2") == 0
+
+    rows = listed(capsys.readouterr().out)
+    assert [row[:3] for row in rows] == [
+        HEADER[:3],
+        ["2026-12-04T16:05:00+00:00", "2025-03-03T08:58:11-05:00", "resent"],
+        ["2026-12-04T16:02:20+00:00", "2026-12-04T11:02:20-05:00", "fresh"],
+    ]
+    assert trace(config, "fresh") == 0
+    heading = capsys.readouterr().out.splitlines()[1]
+    assert heading.startswith("  2026-12-04T11:02:20-05:00, Harborview Labs HQ")
 
 
 @pytest.mark.parametrize(
@@ -89,8 +133,8 @@ def test_trace_filters(
     expected: list[str],
 ) -> None:
     assert trace(config, *args) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[1] for line in lines if "  " in line] == expected
+    rows = listed(capsys.readouterr().out)
+    assert [row[2] for row in rows[1:]] == expected
 
 
 def test_trace_of_an_unknown_event_says_why_it_may_be_missing(
@@ -118,5 +162,5 @@ def test_trace_of_a_rule_removed_since_still_shows_its_traces(
 ) -> None:
     config.write_text(config.read_text().split("  - id: denied")[0])
     assert trace(config, "--rule", "denied") == 0
-    [line] = capsys.readouterr().out.splitlines()
-    assert "67aab28d6f708192a3b4c5d6" in line and line.endswith("denied fired")
+    [_, row] = listed(capsys.readouterr().out)
+    assert row[2] == "67aab28d6f708192a3b4c5d6" and row[-1] == "denied fired"
