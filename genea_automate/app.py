@@ -67,7 +67,11 @@ class Daemon:
         self.processor: EventProcessor | DecidingProcess
         if decide_apart:
             self.processor = self.deciding = DecidingProcess(
-                lambda: self.loaded, self.worker.wake, self.timers.wake
+                loaded.store_url,
+                lambda: self.loaded,
+                self.clock,
+                self.worker.wake,
+                self.timers.wake,
             )
         else:
             self.processor = EventProcessor(
@@ -91,7 +95,12 @@ class Daemon:
             self.processor.wake,
             lambda: self.draining,
         )
-        probes = Probes(self.store, lambda: self.plugins, lambda: self.draining)
+        probes = Probes(
+            self.store,
+            lambda: self.plugins,
+            lambda: self.draining,
+            None if self.deciding is None else self.deciding.health,
+        )
         routes = [*ingest.routes(), *probes.routes(), *StatusPages(self).routes()]
         self.app = ingest.serve_hooks(Starlette(routes=routes, lifespan=self._lifespan))
 

@@ -12,16 +12,26 @@ transaction, so each event is still decided once, however the two interleave.
 
 They talk over the deciding process's stdin and stdout, one JSON object a line:
 
-    serving -> deciding   {"config": {...}, "logging": [...]}  first, and again
-                                                  with the new file after a reload
+    serving -> deciding   {"store": "...", "config": {...}, "logging": [...]}
+                                                   first
+                          {"config": {...}}        after a reload
                           {"wake": 1}              a webhook was stored
                           end of input             stop: finish the work in
                                                    hand, close the store, exit
-    deciding -> serving   {"idle": 1}              nothing is pending
+    deciding -> serving   {"started": 1}           its rules are loaded and its
+                                                   store is open
+                          {"idle": 1}              nothing is pending
                           {"queued": 1, "waits": 1, "counts": [...]}
                                                    after decisions: wake the
                                                    delivery worker, the timers,
                                                    and add to the metrics
+                          {"error": "..."}         why it stops on its own
+
+The deciding process reads nothing the serving one may see differently: it
+opens the store the serving process opened (a `store:` changed since counts at
+the next restart), and it loads the rules from what the serving process's load
+read (`ConfigInputs`: the file's text, what each `${...}` became, the plugins/
+modules' text), never from the file, the environment or the folder.
 
 The end of input is also how the deciding process learns that the serving one
 died (kill -9): it never outlives it by more than the batch in hand.
@@ -37,21 +47,23 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from genea_automate import metrics
-from genea_automate.clock import SystemClock
-from genea_automate.config.loader import LoadedConfig, load_config
-from genea_automate.errors import ConfigError, GeneaAutomateError
+from genea_automate.clock import Clock, SystemClock
+from genea_automate.config.loader import ConfigInputs, LoadedConfig, load_config
+from genea_automate.errors import GeneaAutomateError
 from genea_automate.logs import configure_logging, logging_settings
 from genea_automate.processing import EventProcessor
 from genea_automate.rules.engine import RuleEngine, build_engine
 from genea_automate.store import open_store
 
-logger = logging.getLogger(__name__)
+# Not __name__, which is "__main__" in the deciding process.
+logger = logging.getLogger("genea_automate.decider")
 
-# A message carries at most a rules file (the config) or one batch's counts.
+# A message carries at most a rules file with its plugins, or one batch's counts.
 MAX_MESSAGE = 64 * 1024 * 1024
 STOP_GRACE = 5.0  # for the batch in hand, once asked to stop; then it is killed
 
@@ -65,15 +77,21 @@ class DecidingProcess:
 
     It stands in for an EventProcessor: `run` for the daemon's loop, `wake`
     when a webhook was stored, `caught_up` once the backlog is decided.
+    `store_url` is the store the serving process opened, whatever the rules
+    file says by now.
     """
 
     def __init__(
         self,
+        store_url: str,
         loaded: Callable[[], LoadedConfig],
+        clock: Clock,
         on_actions_queued: Callable[[], None],
         on_waits_begun: Callable[[], None],
     ) -> None:
+        self._store_url = store_url
         self._loaded = loaded
+        self._clock = clock
         self._on_actions_queued = on_actions_queued
         self._on_waits_begun = on_waits_begun
         self.caught_up = asyncio.Event()
@@ -82,6 +100,21 @@ class DecidingProcess:
         # and not yet answered by "idle" would do the same work again.
         self._awake = False
         self._missed = False
+        self._down_since: datetime | None = clock.now()
+        self._down_reason = "starting"
+        self._last_error = ""  # what the running process said as it stopped
+
+    @property
+    def running(self) -> bool:
+        """Whether a deciding process has started and is deciding."""
+        return self._down_since is None
+
+    def health(self) -> str:
+        """`running`, or since when rules are not decided, and the last reason."""
+        if self._down_since is None:
+            return "running"
+        since = f"{self._down_since:%Y-%m-%d %H:%M:%S} UTC"
+        return f"not running since {since}: {self._down_reason}"
 
     def wake(self) -> None:
         """A webhook was stored: have it decided."""
@@ -106,10 +139,12 @@ class DecidingProcess:
         )
         assert process.stdout is not None  # PIPE was asked for
         self._process, self._awake, self._missed = process, True, False
+        self._last_error = ""
         logger.info("rules are decided in a second process, pid %d", process.pid)
         try:
             self._send(
                 {
+                    "store": self._store_url,
                     "config": _config_message(self._loaded()),
                     "logging": logging_settings(),
                 }
@@ -119,13 +154,23 @@ class DecidingProcess:
         finally:
             self._process, self._awake = None, False
             await self._stop(process)
+            self._went_down(process)
             # Had it died, its last decisions may have queued actions unreported.
             self._on_actions_queued()
             self._on_waits_begun()
         raise DecidingProcessEnded(
-            f"the deciding process {process.pid} ended with exit code "
-            f"{process.returncode}; events are stored and wait for it"
+            f"{self._down_reason}; events are stored and wait for it"
         )
+
+    def _went_down(self, process: asyncio.subprocess.Process) -> None:
+        if self._down_since is None:
+            self._down_since = self._clock.now()
+        self._down_reason = (
+            f"the deciding process {process.pid} ended with exit code "
+            f"{process.returncode}"
+        )
+        if self._last_error:
+            self._down_reason += f": {self._last_error}"
 
     async def _stop(self, process: asyncio.subprocess.Process) -> None:
         """Close its input, which asks it to stop once the batch in hand is
@@ -154,6 +199,10 @@ class DecidingProcess:
         return True
 
     def _received(self, message: Mapping[str, Any]) -> None:
+        if message.get("started"):
+            self._down_since = None
+        if message.get("error"):
+            self._last_error = message["error"]
         if message.get("counts"):
             metrics.decisions_counted(
                 {tuple(item[:-1]): item[-1] for item in message["counts"]}
@@ -170,8 +219,14 @@ class DecidingProcess:
                 self.wake()
 
 
-def _config_message(loaded: LoadedConfig) -> dict[str, str]:
-    return {"path": str(loaded.path), "text": loaded.text}
+def _config_message(loaded: LoadedConfig) -> dict[str, Any]:
+    inputs = loaded.inputs
+    return {
+        "path": str(loaded.path),
+        "text": inputs.text,
+        "expansions": dict(inputs.expansions),
+        "plugins": dict(inputs.plugins),
+    }
 
 
 # -- the deciding process -------------------------------------------------------
@@ -188,9 +243,11 @@ class _Decider:
         self._queued = self._waits = False
         self._report_due = False
 
-    def install(self, config: Mapping[str, str]) -> None:
-        """Load the rules file the serving process validated and swapped in."""
-        loaded = load_config(Path(config["path"]), text=config["text"])
+    def install(self, config: Mapping[str, Any]) -> None:
+        """Load the rules the serving process validated and swapped in, from
+        what its load read."""
+        inputs = ConfigInputs(config["text"], config["expansions"], config["plugins"])
+        loaded = load_config(Path(config["path"]), inputs=inputs)
         engine = build_engine(loaded.config, loaded.make_plugins())
         self.loaded, self.engine = loaded, engine
 
@@ -214,9 +271,23 @@ class _Decider:
         self._waits = True
         self._report_soon()
 
+    def started(self) -> None:
+        self._write({"started": 1})
+
     def idle(self) -> None:
         self._report()  # what was decided, before saying that nothing is left
         self._write({"idle": 1})
+
+    def fail(self, why: str, exc: BaseException) -> int:
+        """Say why this process stops, in the log and to the serving process;
+        the exit status. A traceback only for what is not one of ours."""
+        reason = f"{why}: {exc}"
+        ours = isinstance(exc, GeneaAutomateError)
+        logger.error(
+            "the deciding process stops: %s", reason, exc_info=None if ours else exc
+        )
+        self._write({"error": reason})
+        return 1
 
     def _report_soon(self) -> None:
         """One report for the decisions of one commit, which settle together."""
@@ -258,10 +329,16 @@ async def _decide(channel: IO[bytes]) -> int:
         return 0
     configure_logging(*first["logging"])
     decider = _Decider(channel)
-    decider.install(first["config"])
-    assert decider.loaded is not None  # install sets it
-    store = open_store(decider.loaded.store_url)
-    await store.open()
+    try:
+        decider.install(first["config"])
+    except Exception as exc:  # whatever it is, say it before this process ends
+        return decider.fail("it cannot load the rules it was sent", exc)
+    store = open_store(first["store"])
+    try:
+        await store.open()
+    except Exception as exc:
+        return decider.fail("it cannot open the store", exc)
+    decider.started()
     processor = EventProcessor(
         store,
         SystemClock(),
@@ -285,9 +362,9 @@ async def _decide(channel: IO[bytes]) -> int:
         await asyncio.gather(deciding, following, return_exceptions=True)
         await store.close()
         decider.idle()  # the last decisions' report
-    if not deciding.cancelled() and deciding.exception() is not None:
-        logger.error("deciding stopped", exc_info=deciding.exception())
-        return 1
+    failure = None if deciding.cancelled() else deciding.exception()
+    if failure is not None:
+        return decider.fail("deciding failed", failure)
     return 0
 
 
@@ -301,12 +378,14 @@ async def _follow(
         if "config" in message:
             try:
                 decider.install(message["config"])
-            except ConfigError as exc:
-                # The serving process validated this very text: only a changed
-                # environment or plugin folder can fail it here.
+            except Exception as exc:
+                # The serving process loaded these very inputs: only code that
+                # acts otherwise here (a plugin, an entry point upgraded since)
+                # or a bug can fail them.
                 logger.error(
                     "the deciding process could not load the reloaded rules and "
                     "keeps deciding with the previous ones: %s", exc,
+                    exc_info=not isinstance(exc, GeneaAutomateError),
                 )  # fmt: skip
 
 

@@ -8,7 +8,9 @@ three ways, all feeding one `PluginRegistry`:
 * a Python package exposing the class under the entry-point group
   `genea_automate.actions`;
 * a module in the `plugins/` folder next to the rules file; every `ActionPlugin`
-  subclass defined in it is registered.
+  subclass defined in it is registered. The registry keeps the source text it ran
+  (`local_sources`), so that the deciding process of `serve` runs that very code,
+  whatever the folder holds by then.
 
 An action runs in two phases, so that what is delivered is decided once:
 
@@ -17,6 +19,11 @@ An action runs in two phases, so that what is delivered is decided once:
    payload, which is stored in the outbox.
 2. `deliver()` runs later in the delivery worker, as often as retries need, with
    the stored payload. It raises `ActionError` on failure.
+
+Under `serve` the two run in different processes, on different instances:
+`render()` in the deciding process, on an instance that was never started, and
+`deliver()` in the serving one. Nothing may pass from one to the other but the
+payload.
 """
 
 from __future__ import annotations
@@ -24,10 +31,12 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import inspect
+import linecache
 import logging
 import sys
+import types
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -145,6 +154,8 @@ class PluginRegistry:
 
     def __init__(self) -> None:
         self._plugins: dict[str, type[ActionPlugin[Any]]] = {}
+        # The text of each local module run, by its path, for `load_sources`.
+        self.local_sources: dict[str, str] = {}
 
     @classmethod
     def with_builtins(cls) -> PluginRegistry:
@@ -198,24 +209,47 @@ class PluginRegistry:
 
     def load_folder(self, folder: Path) -> None:
         """Register every ActionPlugin subclass defined in folder/*.py."""
-        if not folder.is_dir():
-            return
-        for path in sorted(folder.glob("*.py")):
-            if path.name.startswith("_"):
-                continue
-            for plugin in _plugins_in_module(path):
+        self.load_sources(_read_folder(folder))
+
+    def load_sources(self, sources: Mapping[str, str]) -> None:
+        """Run each module's text and register the ActionPlugin subclasses in it.
+
+        `sources` maps a module's path, which names it in tracebacks, to its
+        text, as `load_folder` read it and `local_sources` keeps it.
+        """
+        for path, text in sources.items():
+            for plugin in _plugins_in_module(Path(path), text):
                 self.register(plugin)
+            self.local_sources[path] = text
 
 
-def _plugins_in_module(path: Path) -> list[type[ActionPlugin[Any]]]:
+def _read_folder(folder: Path) -> dict[str, str]:
+    """The text of each plugin module in `folder`, by its path; `_*.py` skipped."""
+    if not folder.is_dir():
+        return {}
+    sources: dict[str, str] = {}
+    for path in sorted(folder.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        try:
+            # As Python reads a module: a coding line, else UTF-8.
+            sources[str(path)] = importlib.util.decode_source(path.read_bytes())
+        except (OSError, SyntaxError, UnicodeDecodeError) as exc:
+            raise PluginError(f"{path}: plugin module cannot be read: {exc}") from exc
+    return sources
+
+
+def _plugins_in_module(path: Path, text: str) -> list[type[ActionPlugin[Any]]]:
     module_name = f"genea_automate_local_plugins.{path.stem}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise PluginError(f"{path}: cannot be imported as a Python module")
-    module = importlib.util.module_from_spec(spec)
+    module = types.ModuleType(module_name)
+    module.__file__ = str(path)
     sys.modules[module_name] = module
+    # Tracebacks quote the text that ran, not the file as it may be by then; an
+    # entry without a modification time is never checked against the file.
+    lines = text.splitlines(keepends=True)
+    linecache.cache[str(path)] = (len(text), None, lines, str(path))
     try:
-        spec.loader.exec_module(module)
+        exec(compile(text, str(path), "exec"), vars(module))
     except Exception as exc:
         raise PluginError(f"{path}: plugin module failed to import: {exc}") from exc
     return [

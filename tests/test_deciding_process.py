@@ -1,8 +1,10 @@
-"""`serve` decides rules in a second process: it is watched, fed and stopped."""
+"""`serve` decides rules in a second process: it is watched, fed and stopped,
+and it decides with exactly what the daemon loaded."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -21,25 +23,117 @@ rules:
     then:
       - log: {{message: "hello {{{{ actor.name }}}}"}}
 """
+# A local plugin that says which version of it rendered and which delivered;
+# with `refuse` in its section it cannot be made in the deciding process.
+STAMP_PLUGIN = """
+import sys
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from genea_automate.plugin import ActionPlugin
+
+VERSION = {version}
+
+
+def in_deciding_process() -> bool:
+    spec = sys.modules["__main__"].__spec__
+    return spec is not None and spec.name == "genea_automate.decider"
+
+
+class StampOptions(BaseModel):
+    pass
+
+
+class StampAction(ActionPlugin[StampOptions]):
+    name: ClassVar[str] = "stamp"
+    Options: ClassVar[type[BaseModel]] = StampOptions
+    Section: ClassVar[Any] = dict[str, bool]
+
+    def __init__(self, section: Any = None) -> None:
+        super().__init__(section)
+        if section.get("refuse") and in_deciding_process():
+            raise RuntimeError("stamp refuses the deciding process")
+
+    def render(self, options: Any, ctx: Any) -> dict[str, Any]:
+        return {{"by": VERSION}}
+
+    async def deliver(self, payload: dict[str, Any], ctx: Any) -> None:
+        ctx.logger.info("stamp rendered by v%s, delivered by v%s", payload["by"], VERSION)
+"""
+STAMP_CONFIG = """
+store: "sqlite:///./store.db"
+endpoints:
+  main: {{secret: "{secret}"}}
+stamp: {{refuse: {refuse}}}
+rules:
+  - id: {rule}
+    when: {{event: access.granted}}
+    then:
+      - stamp: {{}}
+"""
+
+StartDaemon = Callable[[str], DaemonProcess]
 
 
 @pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
-    config = tmp_path / "rules.yaml"
-    config.write_text(CONFIG.format(secret=TEST_SECRET))
-    process = DaemonProcess(config)
-    process.start()
-    yield process
-    if process.running:
-        process.stop()
+def start_daemon(tmp_path: Path) -> Iterator[StartDaemon]:
+    """Start `serve` on a rules.yaml with the given text, in tmp_path."""
+    started: list[DaemonProcess] = []
+
+    def start(config_text: str) -> DaemonProcess:
+        config = tmp_path / "rules.yaml"
+        config.write_text(config_text)
+        process = DaemonProcess(config)
+        started.append(process)
+        process.start()
+        return process
+
+    yield start
+    for process in started:
+        if process.running:
+            process.stop()
 
 
-def post_granted(daemon: DaemonProcess, uuid: str) -> None:
+@pytest.fixture
+def daemon(start_daemon: StartDaemon) -> DaemonProcess:
+    return start_daemon(CONFIG.format(secret=TEST_SECRET))
+
+
+def write_stamp_plugin(folder: Path, version: int) -> None:
+    (folder / "plugins").mkdir(exist_ok=True)
+    (folder / "plugins" / "stamp.py").write_text(STAMP_PLUGIN.format(version=version))
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write a new file and rename it over the old one, as editors and git do."""
+    new = path.with_suffix(".new")
+    new.write_text(text)
+    os.replace(new, path)
+
+
+def post_granted(daemon: DaemonProcess, uuid: str, rule: str = "greet") -> None:
     mark = len(daemon.log)
     assert daemon.post(body_of(payload("01", uuid=uuid))).json() == {"status": "stored"}
     daemon.wait_for_log(
-        f"event {uuid} (access.granted) on endpoint main: fired greet", since=mark
+        f"event {uuid} (access.granted) on endpoint main: fired {rule}", since=mark
     )
+
+
+def restart_deciding_process(daemon: DaemonProcess) -> None:
+    """Kill the deciding process and await the one the daemon starts instead."""
+    first = daemon.deciding_pid()
+    mark = len(daemon.log)
+    daemon.kill_pid(first)
+    daemon.wait_for_log(f"deciding process {first} ended", since=mark)
+    assert daemon.deciding_pid(since=mark) != first
+
+
+def readiness(daemon: DaemonProcess) -> dict[str, object]:
+    answer = httpx.get(f"{daemon.url}/readyz", timeout=10)
+    assert answer.status_code == 200
+    body: dict[str, object] = answer.json()
+    return body
 
 
 def command_line(pid: int) -> list[str]:
@@ -112,3 +206,110 @@ def test_metrics_count_what_the_deciding_process_decided(
     assert 'genea_events_total{kind="access.granted"} 3.0' in text
     assert 'genea_rule_firings_total{rule="greet"} 3.0' in text
     assert 'genea_rule_evaluations_total{result="fired",rule="greet"} 3.0' in text
+
+
+def test_readyz_says_the_rules_are_being_decided(daemon: DaemonProcess) -> None:
+    post_granted(daemon, "decided")
+
+    assert readiness(daemon) == {"status": "ready", "deciding": "running"}
+
+
+def test_a_restarted_deciding_process_keeps_the_store_the_daemon_opened(
+    daemon: DaemonProcess, tmp_path: Path
+) -> None:
+    mark = len(daemon.log)
+    moved = CONFIG.format(secret=TEST_SECRET).replace("./store.db", "./other.db")
+    replace_file(daemon.config, moved)
+    daemon.reload()
+    daemon.wait_for_log("`store` changed", since=mark)
+    daemon.wait_for_log("reloaded", since=mark)
+
+    restart_deciding_process(daemon)
+
+    # Stored in the daemon's store, so decided there, as the restart comes.
+    post_granted(daemon, "after-the-store-changed")
+    assert not (tmp_path / "other.db").exists()
+
+
+def test_a_restarted_deciding_process_needs_no_secret_file(
+    start_daemon: StartDaemon, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text(TEST_SECRET + "\n")
+    daemon = start_daemon(CONFIG.format(secret="${file:secret.txt}"))
+    post_granted(daemon, "with-the-file")
+
+    secret.unlink()
+    restart_deciding_process(daemon)
+
+    post_granted(daemon, "without-the-file")
+
+
+def test_a_restarted_deciding_process_runs_the_plugin_code_the_daemon_loaded(
+    start_daemon: StartDaemon, tmp_path: Path
+) -> None:
+    write_stamp_plugin(tmp_path, version=1)
+    config = STAMP_CONFIG.format(secret=TEST_SECRET, refuse="false", rule="stamp")
+    daemon = start_daemon(config)
+    post_granted(daemon, "first", rule="stamp")
+    daemon.wait_for_log("stamp rendered by v1, delivered by v1")
+
+    # Edited without a reload, and a module half written beside it.
+    write_stamp_plugin(tmp_path, version=2)
+    (tmp_path / "plugins" / "wip.py").write_text("def half_written(:\n")
+    restart_deciding_process(daemon)
+
+    mark = len(daemon.log)
+    post_granted(daemon, "second", rule="stamp")
+    daemon.wait_for_log("stamp rendered by v1, delivered by v1", since=mark)
+    assert not [line for line in daemon.log[mark:] if "v2" in line]
+
+
+def test_a_deciding_process_that_cannot_start_says_why_and_readyz_tells(
+    start_daemon: StartDaemon, tmp_path: Path
+) -> None:
+    write_stamp_plugin(tmp_path, version=1)
+    config = STAMP_CONFIG.format(secret=TEST_SECRET, refuse="true", rule="stamp")
+    daemon = start_daemon(config)
+
+    reason = "it cannot load the rules it was sent: stamp refuses the deciding process"
+    said = daemon.wait_for_log(f"the deciding process stops: {reason}")
+    assert " ERROR   genea_automate.decider: " in said
+    stopped = daemon.wait_for_log("event processing stopped: the deciding process")
+    pid = daemon.deciding_pid()
+    assert f"the deciding process {pid} ended with exit code 1: {reason}" in stopped
+
+    # Webhooks are still taken: they wait in the store.
+    assert daemon.post(body_of(payload("01", uuid="waits"))).json() == {
+        "status": "stored"
+    }
+    answer = readiness(daemon)
+    assert answer["status"] == "ready"
+    deciding = str(answer["deciding"])
+    assert deciding.startswith("not running since ")
+    assert deciding.endswith(f"ended with exit code 1: {reason}")
+
+
+def test_a_reload_the_deciding_process_cannot_load_keeps_the_previous_rules(
+    start_daemon: StartDaemon, tmp_path: Path
+) -> None:
+    write_stamp_plugin(tmp_path, version=1)
+    config = STAMP_CONFIG.format(secret=TEST_SECRET, refuse="false", rule="before")
+    daemon = start_daemon(config)
+    pid = daemon.deciding_pid()
+
+    mark = len(daemon.log)
+    refused = STAMP_CONFIG.format(secret=TEST_SECRET, refuse="true", rule="after")
+    replace_file(daemon.config, refused)
+    daemon.reload()
+    said = daemon.wait_for_log(
+        "the deciding process could not load the reloaded rules and keeps deciding "
+        "with the previous ones: stamp refuses the deciding process",
+        since=mark,
+    )
+    assert " ERROR " in said
+
+    post_granted(daemon, "still-decided", rule="before")
+    assert daemon.deciding_pid() == pid
+    assert not [line for line in daemon.log[mark:] if "second process, pid" in line]
+    assert readiness(daemon)["deciding"] == "running"

@@ -2,6 +2,10 @@
 
 Every problem of the file is collected before anything is refused, so an author
 sees all of them at once, each at its line and column.
+
+A load keeps what it read from outside the installed packages (`ConfigInputs`):
+`serve`'s deciding process loads from those, so that it runs exactly what the
+serving process validated, whatever the environment and the folder hold by then.
 """
 
 from __future__ import annotations
@@ -24,14 +28,24 @@ from genea_automate.store import absolute_store_url
 
 
 @dataclass(frozen=True)
+class ConfigInputs:
+    """What a load read: the file's text, the text each `${...}` became, and the
+    source of each `plugins/` module run, by its path."""
+
+    text: str
+    expansions: Mapping[str, str]
+    plugins: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class LoadedConfig:
     path: Path
     config: ConfigBase
     registry: PluginRegistry
     file_warnings: list[ConfigIssue]  # what the checks found in the file
+    inputs: ConfigInputs
     unset: tuple[str, ...] = ()  # variables read as placeholders (`unset_ok`)
     unset_warnings: tuple[ConfigIssue, ...] = ()  # one at each placeholder
-    text: str = ""  # the file as it was read, to load the very same elsewhere
 
     @property
     def warnings(self) -> list[ConfigIssue]:
@@ -51,11 +65,17 @@ class LoadedConfig:
         return absolute_store_url(self.config.store, self.path.parent)
 
 
-def plugin_registry(config_path: Path) -> PluginRegistry:
-    """Built-ins, entry points, then the plugins/ folder next to the rules file."""
+def plugin_registry(
+    config_path: Path, local_sources: Mapping[str, str] | None = None
+) -> PluginRegistry:
+    """Built-ins, entry points, then the plugins/ folder next to the rules file,
+    or `local_sources` in its place: the modules another registry ran."""
     registry = PluginRegistry.with_builtins()
     registry.load_entry_points()
-    registry.load_folder(config_path.parent / "plugins")
+    if local_sources is None:
+        registry.load_folder(config_path.parent / "plugins")
+    else:
+        registry.load_sources(local_sources)
     return registry
 
 
@@ -64,23 +84,27 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     *,
     unset_ok: bool = False,
-    text: str | None = None,
+    inputs: ConfigInputs | None = None,
 ) -> LoadedConfig:
     """The validated rules file, or ConfigError with every issue found.
 
     `unset_ok` is for the commands that send nothing: an unset `${VAR}` then
     reads as a placeholder, with a warning instead of an error (see load_yaml).
-    `text`, when given, is read in place of the file's current content.
+    `inputs`, when given, are another load's (`LoadedConfig.inputs`): the file,
+    the environment, secret files and the plugins/ folder are not read at all.
     """
-    if text is None:
+    if inputs is None:
         loaded = load_yaml(path, environ=environ, unset_ok=unset_ok)
     else:
-        loaded = load_yaml_text(text, str(path), environ=environ, unset_ok=unset_ok)
+        loaded = load_yaml_text(
+            inputs.text, str(path), unset_ok=unset_ok, expansions=inputs.expansions
+        )
     _raise_on_errors(loaded.issues)
     # The load's warnings (placeholders) go with any later error they may explain.
     early = [issue for issue in loaded.issues if issue.severity == "warning"]
+    local_sources = None if inputs is None else inputs.plugins
     try:
-        registry, config, issues = _checked(path, loaded)
+        registry, config, issues = _checked(path, loaded, local_sources)
     except ConfigError as exc:
         raise ConfigError([*early, *exc.issues]) from exc
     return LoadedConfig(
@@ -88,18 +112,18 @@ def load_config(
         config,
         registry,
         issues,
+        ConfigInputs(loaded.text, loaded.expansions, registry.local_sources),
         unset=loaded.unset,
         unset_warnings=tuple(early),
-        text=loaded.text,
     )
 
 
 def _checked(
-    path: Path, loaded: LoadedYaml
+    path: Path, loaded: LoadedYaml, local_sources: Mapping[str, str] | None
 ) -> tuple[PluginRegistry, ConfigBase, list[ConfigIssue]]:
     """Plugins, the typed model and cross-checks of a loaded file."""
     try:
-        registry = plugin_registry(path)
+        registry = plugin_registry(path, local_sources)
     except PluginError as exc:
         raise ConfigError([issue_at(loaded, (), str(exc))]) from exc
     config = _validate(loaded, registry)

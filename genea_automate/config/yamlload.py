@@ -1,7 +1,9 @@
 """Load a YAML rules file into plain data, keeping where every value came from.
 
 Plain scalars follow the YAML 1.2 core schema, so `on`, `yes` and `08:30` stay text.
-String values may use `${VAR}`, `${VAR:-default}`, `${file:/path}` and `$${`.
+String values may use `${VAR}`, `${VAR:-default}`, `${file:/path}` and `$${`. A load
+records the text each `${...}` became, so that another process can load the same
+file with the very same values, without reading the environment or any file.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import math
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -94,7 +96,9 @@ class LoadedYaml:
     `positions` maps the path of every value (keys by name, list items by index, the
     root as `()`) to its 1-based (line, column); `key_positions` does the same for the
     keys of mappings. `substituted` holds the paths of values that took text from
-    `${...}`, so that messages do not repeat secrets.
+    `${...}`, so that messages do not repeat secrets. `expansions` holds the text
+    each `${...}` became, keyed by what is between the braces (`NAME`,
+    `NAME:-default`, `file:path`).
     """
 
     data: dict[str, Any]
@@ -105,6 +109,7 @@ class LoadedYaml:
     substituted: frozenset[YamlPath] = frozenset()
     unset: tuple[str, ...] = ()  # variables that read as placeholders (unset_ok)
     text: str = ""  # what was loaded, before any substitution
+    expansions: Mapping[str, str] = field(default_factory=dict)
 
 
 # What an unset variable reads as for the commands that send nothing: an https
@@ -137,15 +142,21 @@ def load_yaml_text(
     environ: Mapping[str, str] | None = None,
     *,
     unset_ok: bool = False,
+    expansions: Mapping[str, str] | None = None,
 ) -> LoadedYaml:
     """Load YAML text; `filename` names it in issues and anchors relative paths.
 
     With `unset_ok`, for the commands that send nothing (`simulate`, `test`,
     `replay`, `validate`), an unset `${VAR}` reads as a placeholder and is a
     warning, not an error: they never use a secret. `serve` never sets it.
+
+    `expansions`, when given, is another load's record of what each `${...}`
+    became (`LoadedYaml.expansions`): those values are used, and neither the
+    environment nor any file is read. A `${...}` missing from it raises
+    LookupError, as that record belongs to other text.
     """
     environ = os.environ if environ is None else environ
-    builder = _Builder(filename, environ, unset_ok)
+    builder = _Builder(filename, environ, unset_ok, expansions)
     try:
         root = yaml.compose(text.removeprefix("\ufeff"), Loader=_Loader)
     except yaml.YAMLError as exc:
@@ -173,6 +184,7 @@ def load_yaml_text(
         substituted=frozenset(builder.substituted),
         unset=tuple(dict.fromkeys(builder.unset)),
         text=text,
+        expansions=builder.expansions,
     )
 
 
@@ -219,12 +231,18 @@ class _Builder:
     """Turns composed nodes into plain data, recording positions and issues."""
 
     def __init__(
-        self, filename: str, environ: Mapping[str, str], unset_ok: bool = False
+        self,
+        filename: str,
+        environ: Mapping[str, str],
+        unset_ok: bool = False,
+        recorded: Mapping[str, str] | None = None,
     ) -> None:
         self.filename = filename
         self.folder = Path(filename).parent
         self.environ = environ
         self.unset_ok = unset_ok
+        self.recorded = recorded
+        self.expansions: dict[str, str] = {}
         self.unset: list[str] = []
         self.positions: dict[YamlPath, Position] = {}
         self.key_positions: dict[YamlPath, Position] = {}
@@ -356,6 +374,22 @@ class _Builder:
 
     def _expand(self, expression: str, node: ScalarNode, path: YamlPath) -> str | None:
         """Return the text for one `${...}`, or None after reporting why not."""
+        if self.recorded is None:
+            value = self._look_up(expression, node, path)
+        elif expression in self.recorded:
+            value = self.recorded[expression]
+        else:
+            line, column = _position(node)
+            raise LookupError(
+                f"{self.filename}:{line}:{column}: no value was recorded for "
+                f"${{{expression}}}; the recorded values belong to other text"
+            )
+        if value is not None:
+            self.expansions[expression] = value
+        return value
+
+    def _look_up(self, expression: str, node: ScalarNode, path: YamlPath) -> str | None:
+        """Read one `${...}` from the environment or a file; None if it cannot."""
         if expression.startswith("file:"):
             return self._read(expression.removeprefix("file:"), node, path)
         name, has_default, default = expression.partition(":-")

@@ -106,6 +106,7 @@ class StatusPages:
         html = self._templates.get_template(template).render(
             prefix=PREFIX,
             reload_errors=[str(issue) for issue in self._daemon.last_reload_errors],
+            not_deciding=_not_deciding(self._daemon),
             pending=counts.pending,
             dead=counts.dead,
             **context,
@@ -203,6 +204,14 @@ class StatusPages:
         word = "retried" if verb == "retry" else "dropped"
         query = f"?{word}={item_id}" if done else ""
         return RedirectResponse(f"{PREFIX}/dead-letters{query}", 303)
+
+
+def _not_deciding(daemon: Daemon) -> str | None:
+    """Since when and why rules are not being decided; None while they are."""
+    deciding = daemon.deciding
+    if deciding is None or deciding.running:
+        return None
+    return deciding.health()
 
 
 def _local(text: str | None) -> str:

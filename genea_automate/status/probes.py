@@ -30,10 +30,12 @@ class Probes:
         store: Store,
         plugins: Callable[[], Mapping[str, ActionPlugin[Any]]],
         draining: Callable[[], bool],
+        deciding: Callable[[], str] | None = None,
     ) -> None:
         self._store = store
         self._plugins = plugins
         self._draining = draining
+        self._deciding = deciding
 
     def routes(self) -> list[Route]:
         return [
@@ -52,13 +54,19 @@ class Probes:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     async def readyz(self, request: Request) -> Response:
-        """200 when webhooks can be stored and actions delivered; else 503, why."""
+        """200 when webhooks can be stored and actions delivered; else 503, why.
+
+        Whether rules are being decided is said beside, under `deciding`: the
+        events wait in the store meanwhile, so webhooks may still be taken.
+        """
         problems = await self.problems()
-        body = (
+        body: dict[str, Any] = (
             {"status": "not ready", "problems": problems}
             if problems
             else {"status": "ready"}
         )
+        if self._deciding is not None:
+            body["deciding"] = self._deciding()
         return Response(
             json.dumps(body),
             status_code=503 if problems else 200,

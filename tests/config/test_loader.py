@@ -270,3 +270,62 @@ def test_loader_refuses_an_endpoint_name_unfit_for_urls_and_keys(
 def test_loader_accepts_plain_endpoint_names(tmp_path: Path) -> None:
     path = write(tmp_path, "endpoints:\n  hq-main_2.b: {secret: s}\n")
     assert list(load_config(path, environ={}).config.endpoints) == ["hq-main_2.b"]
+
+
+VERSIONED_PLUGIN = """
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from genea_automate.plugin import ActionPlugin
+
+
+class StampOptions(BaseModel):
+    pass
+
+
+class StampAction(ActionPlugin[StampOptions]):
+    name: ClassVar[str] = "stamp"
+    Options: ClassVar[type[BaseModel]] = StampOptions
+    version: ClassVar[int] = {version}
+
+    def render(self, options: Any, ctx: Any) -> dict[str, Any]:
+        return {{}}
+
+    async def deliver(self, payload: dict[str, Any], ctx: Any) -> None:
+        pass
+"""
+READ_FROM_OUTSIDE = """
+endpoints: {main: {secret: "${file:secret.txt}"}}
+mqtt: {default: {url: "mqtt://${GENEA_TEST_BROKER}:1883"}}
+rules:
+  - id: stamp
+    when: access.granted
+    then: [{stamp: {}}]
+"""
+
+
+def test_loader_loads_again_from_its_inputs_alone(tmp_path: Path) -> None:
+    plugin = tmp_path / "plugins" / "stamp.py"
+    plugin.parent.mkdir()
+    plugin.write_text(VERSIONED_PLUGIN.format(version=1))
+    secret = tmp_path / "secret.txt"
+    secret.write_text("s3cret\n")
+    path = write(tmp_path, READ_FROM_OUTSIDE)
+    first = load_config(path, environ={"GENEA_TEST_BROKER": "broker.local"})
+    assert first.inputs.text == READ_FROM_OUTSIDE
+    assert first.inputs.plugins == {str(plugin): plugin.read_text()}
+
+    # All it read changes: the file, the plugins folder, the secret file; and
+    # GENEA_TEST_BROKER is not set in this process's environment.
+    path.write_text("rules: [")
+    plugin.write_text(VERSIONED_PLUGIN.format(version=2))
+    (plugin.parent / "wip.py").write_text("def half_written(:\n")
+    secret.unlink()
+    again = load_config(path, inputs=first.inputs)
+
+    assert again.config.model_dump() == first.config.model_dump()
+    assert again.config.endpoints["main"].secret.get_secret_value() == "s3cret"
+    assert again.section("mqtt")["default"].url == "mqtt://broker.local:1883"
+    assert again.registry.get("stamp").version == 1
+    assert again.inputs == first.inputs

@@ -425,6 +425,55 @@ def test_load_yaml_text_reports_unreadable_file(tmp_path: Path) -> None:
     ]
 
 
+RECORDED = "a: ${GENEA_TEST_TOKEN}\nb: ${file:secret.txt}\nc: port ${PORT:-8080}\n"
+
+
+def test_load_yaml_text_records_what_each_substitution_became(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "secret.txt").write_text("s3cret\n")
+    monkeypatch.setenv("GENEA_TEST_TOKEN", "t0ken")
+    monkeypatch.delenv("PORT", raising=False)
+
+    loaded = load_yaml_text(RECORDED + "d: $${x}\n", str(tmp_path / "rules.yaml"))
+
+    assert loaded.expansions == {
+        "GENEA_TEST_TOKEN": "t0ken",
+        "file:secret.txt": "s3cret",
+        "PORT:-8080": "8080",
+    }
+
+
+def test_load_yaml_text_with_recorded_values_reads_no_environment_or_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("s3cret\n")
+    monkeypatch.setenv("GENEA_TEST_TOKEN", "t0ken")
+    monkeypatch.delenv("PORT", raising=False)
+    rules = str(tmp_path / "rules.yaml")
+    first = load_yaml_text(RECORDED, rules)
+
+    secret.unlink()
+    monkeypatch.delenv("GENEA_TEST_TOKEN")
+    monkeypatch.setenv("PORT", "9000")
+    again = load_yaml_text(RECORDED, rules, expansions=first.expansions)
+
+    assert again.data == {"a": "t0ken", "b": "s3cret", "c": "port 8080"}
+    assert (again.issues, again.substituted) == ([], first.substituted)
+    assert again.expansions == first.expansions
+
+
+def test_load_yaml_text_refuses_a_substitution_with_no_recorded_value() -> None:
+    with pytest.raises(LookupError) as caught:
+        load_yaml_text("a: 1\nb: ${OTHER}\n", "rules.yaml", expansions={"A": "x"})
+
+    assert str(caught.value) == (
+        "rules.yaml:2:4: no value was recorded for ${OTHER}; the recorded values "
+        "belong to other text"
+    )
+
+
 def test_load_yaml_reads_file_and_names_it(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_bytes("\ufeffrules:\n  - id: a\n    id: b\n".encode())

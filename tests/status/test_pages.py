@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from genea_automate.app import Daemon
+from genea_automate.decider import DecidingProcess
 from genea_automate.errors import ConfigIssue
 from tests.status.conftest import ADMIN_TOKEN, RULES, Post, bearer
 
@@ -210,6 +211,26 @@ async def test_a_refused_reload_shows_its_errors_on_every_page(
         page = (await client.get(path, headers=bearer())).text
         assert "The last reload of the rules file was refused" in page
         assert "rules.yaml:9:5: error: rules[0].when: unknown event kind" in page
+
+
+async def test_rules_not_being_decided_show_on_every_page(
+    client: httpx.AsyncClient, daemon: Daemon
+) -> None:
+    page = (await client.get("/status", headers=bearer())).text
+    assert "Rules are not being decided" not in page
+
+    # As `serve` has it, before its deciding process said it started.
+    daemon.deciding = DecidingProcess(
+        daemon.loaded.store_url,
+        lambda: daemon.loaded,
+        daemon.clock,
+        lambda: None,
+        lambda: None,
+    )
+    for path in ("/status", "/status/rules", "/status/dead-letters"):
+        page = (await client.get(path, headers=bearer())).text
+        assert "Rules are not being decided:" in page
+        assert "not running since 2025-03-03 14:00:00 UTC: starting" in page
 
 
 async def test_a_cross_site_login_is_refused(client: httpx.AsyncClient) -> None:
