@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -44,6 +47,25 @@ class PluginError(GeneaAutomateError):
     """A plugin that cannot be loaded or registered."""
 
 
+class PluginCrashError(GeneaAutomateError):
+    """A plugin raised SystemExit, or another BaseException that is no Exception."""
+
+
+@contextmanager
+def plugin_crash_contained(plugin: str) -> Iterator[None]:
+    """Plugin code runs inside: what it raises that is not an Exception comes
+    out as PluginCrashError, so that it fails one render or delivery like any
+    plugin error. Left alone, a SystemExit would end the thread that decides
+    rules while it holds the store, or the daemon itself. A cancel and Ctrl-C
+    go through."""
+    try:
+        yield
+    except (Exception, asyncio.CancelledError, KeyboardInterrupt, GeneratorExit):
+        raise
+    except BaseException as exc:
+        raise PluginCrashError(f"action plugin {plugin!r} raised {exc!r}") from exc
+
+
 class TemplateRenderError(GeneaAutomateError):
     """A template that failed to render, e.g. on an undefined variable."""
 
@@ -71,3 +93,7 @@ class TargetDownError(ActionError):
 
 class StoreUnavailableError(GeneaAutomateError):
     """The store could not be read or written; ingest answers 503 on it."""
+
+
+class StoreBrokenError(StoreUnavailableError):
+    """The store's writer thread is gone: no wait helps, only a new process."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from genea_automate import metrics
 from genea_automate.clock import Clock
-from genea_automate.errors import StoreUnavailableError
+from genea_automate.errors import StoreBrokenError, StoreUnavailableError
 from genea_automate.events.model import Event
 from genea_automate.events.normalise import normalise
 from genea_automate.rules.engine import RuleEngine
@@ -105,6 +105,8 @@ class EventProcessor:
             self._wake.clear()
             try:
                 handled = await self.run_once()
+            except StoreBrokenError:
+                raise  # no wait mends it; the deciding process is started anew
             except StoreUnavailableError as exc:
                 self._outage.failed(exc, STORE_RETRY_WAIT)
                 await asyncio.sleep(STORE_RETRY_WAIT)
@@ -118,8 +120,9 @@ class EventProcessor:
     async def run_once(self) -> int:
         """Decide the pending events, oldest first; returns how many were seen."""
         pending = await self._store.pending_events(BATCH)
-        # Queued together, the decisions share the store's next commit; the
-        # store still runs them one by one in this order.
+        # Queued together, the decisions share the store's next commits (as many
+        # as its batch time lets into each); it still runs them one by one in
+        # this order.
         await asyncio.gather(*(self.process(stored) for stored in pending))
         return len(pending)
 

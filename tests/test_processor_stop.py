@@ -1,18 +1,24 @@
-"""Asked to stop, the processor finishes the batch in hand and takes no other.
+"""How the processor's run ends: asked to stop, it finishes the batch in hand
+and takes no other; on a store whose writer thread is gone, at once.
 
-The deciding process relies on it: each decision it commits is then also logged
-and counted before it exits.
+The deciding process relies on both: each decision it commits is then also
+logged and counted before it exits, and a process that can no longer write
+exits so that the daemon starts a new one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from genea_automate.clock import FrozenClock
 from genea_automate.config.loader import load_config
+from genea_automate.errors import StoreBrokenError
 from genea_automate.processing import BATCH, EventProcessor
 from genea_automate.rules.engine import build_engine
 from genea_automate.store.sqlite import SqliteStore
@@ -53,5 +59,30 @@ async def test_stop_soon_ends_the_run_after_the_batch_in_hand(tmp_path: Path) ->
         await asyncio.wait_for(processor.run(), timeout=30)
         assert counted == ["access.granted"] * BATCH
         assert len(await store.pending_events(BATCH)) == 50
+    finally:
+        await store.close()
+
+
+async def test_run_ends_when_the_store_writer_is_gone(tmp_path: Path) -> None:
+    config = tmp_path / "rules.yaml"
+    config.write_text(CONFIG)
+    loaded = load_config(config)
+    engine = build_engine(loaded.config, loaded.make_plugins())
+    clock = FrozenClock(datetime(2025, 3, 3, 16, 0, tzinfo=UTC))
+    store = SqliteStore(str(tmp_path / "store.db"), clock)
+    await store.open()
+
+    def close(connection: sqlite3.Connection) -> None:
+        connection.close()  # even the rollback fails: the writer thread stops
+
+    with pytest.raises(StoreBrokenError):
+        await store._writer.call(close)
+    processor = EventProcessor(
+        store, clock, lambda: engine, lambda: "UTC", lambda: None
+    )
+    try:
+        # A store that is only down is waited for; this one is not.
+        with pytest.raises(StoreBrokenError):
+            await asyncio.wait_for(processor.run(), timeout=30)
     finally:
         await store.close()

@@ -22,7 +22,12 @@ from typing import Any
 from genea_automate import metrics
 from genea_automate.actions.holds import TargetHolds
 from genea_automate.clock import Clock
-from genea_automate.errors import ActionError, StoreUnavailableError, TargetDownError
+from genea_automate.errors import (
+    ActionError,
+    StoreUnavailableError,
+    TargetDownError,
+    plugin_crash_contained,
+)
 from genea_automate.plugin import ActionPlugin, DeliveryContext
 from genea_automate.store.base import OutboxItem, Store
 from genea_automate.store.outage import STORE_RETRY_WAIT, StoreOutageLog
@@ -234,7 +239,8 @@ class DeliveryWorker:
         # The pace counts from here, inside wait_for's task: a hold taken before
         # it would start early by however long the task waited for its turn.
         self._holds.started(item.order_key, self._clock.now(), plugin.min_interval)
-        await plugin.deliver(item.payload, self._context(item, timeout))
+        with plugin_crash_contained(plugin.name):
+            await plugin.deliver(item.payload, self._context(item, timeout))
 
     def _context(self, item: OutboxItem, timeout: float) -> DeliveryContext:
         return DeliveryContext(

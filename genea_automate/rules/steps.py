@@ -17,7 +17,7 @@ from typing import Any
 
 from genea_automate.config.models import StepBase
 from genea_automate.config.rules import OnMissedConfig, RuleConfig, WaitForConfig
-from genea_automate.errors import TemplateRenderError
+from genea_automate.errors import TemplateRenderError, plugin_crash_contained
 from genea_automate.plugin import ActionPlugin
 from genea_automate.rules.conditions import Condition, EvaluationContext, evaluate_all
 from genea_automate.rules.keys import scope_key, scope_noun, scope_phrase
@@ -33,7 +33,10 @@ class ActionStep:
     config: StepBase
 
     def render(self, rule_id: str, renderer: TemplateRenderer) -> ActionToQueue:
-        payload = self.plugin.render(self.config.options, renderer)
+        with plugin_crash_contained(self.plugin.name):
+            payload = self.plugin.render(self.config.options, renderer)
+            order_key = self.plugin.ordering_key(payload)
+            description = self.plugin.describe(payload)
         retry = self.config.retry
         not_after = self.config.not_after
         return ActionToQueue(
@@ -41,8 +44,8 @@ class ActionStep:
             step=self.path,
             plugin=self.plugin.name,
             payload=payload,
-            order_key=self.plugin.ordering_key(payload),
-            description=self.plugin.describe(payload),
+            order_key=order_key,
+            description=description,
             max_attempts=retry.attempts,
             timeout=self.config.timeout.total_seconds(),
             backoff=retry.backoff.total_seconds(),

@@ -82,11 +82,11 @@ class _Undefined(StrictUndefined):
 
 
 RENDER_BUDGET = 0.1
-"""Seconds one render may take. Rules are decided on the store's single writer
-thread, so a render holds up every webhook's insert while it runs. A real
-template takes well under a millisecond: 100 ms leaves room for a slow machine
-or a busy interpreter, and keeps a runaway's delay far inside any webhook
-timeout, even with a few of them in one event."""
+"""Seconds one render may take. Rules are decided inside a write to the store,
+which webhooks wait for: a webhook can wait for one whole decision (see
+MAX_BATCH_TIME in store/writer.py), which is up to this budget for each
+template the event renders. A real template takes well under a millisecond:
+100 ms leaves room for a slow machine or a busy interpreter."""
 
 # When the render running in this thread must end; none outside a render.
 _deadline: ContextVar[float] = ContextVar("template_deadline", default=math.inf)

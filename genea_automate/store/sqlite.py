@@ -36,6 +36,7 @@ from genea_automate.store.base import (
 from genea_automate.store.lockfile import LockFile, WriteTurn
 from genea_automate.store.schema import ADDED_COLUMNS, SCHEMA_VERSION, SQLITE_SCHEMA
 from genea_automate.store.sqlite_admin import SqliteAdmin
+from genea_automate.store.sqlite_file import SqliteFileCheck
 from genea_automate.store.sqlite_prune import prune_rule_state
 from genea_automate.store.sqlite_state import SqliteState, insert_actions
 from genea_automate.store.sqltime import from_text, to_text
@@ -56,10 +57,12 @@ def absolute_url(url: str, folder: Path) -> str:
 
 class SqliteTransactions:
     """Transactions and savepoints on a sqlite3 connection in autocommit mode;
-    each transaction holds `turn` from its begin to its end."""
+    each transaction holds `turn` from its begin to its end, and each commit
+    fails if the store's file is no longer the one opened."""
 
-    def __init__(self, turn: WriteTurn) -> None:
+    def __init__(self, turn: WriteTurn, file: SqliteFileCheck) -> None:
         self._turn = turn
+        self._file = file
 
     def begin(self, connection: sqlite3.Connection) -> None:
         self._turn.take()
@@ -72,6 +75,7 @@ class SqliteTransactions:
     def commit(self, connection: sqlite3.Connection) -> None:
         connection.execute("COMMIT")
         self._turn.give_back()
+        self._file.check()
 
     def rollback(self, connection: sqlite3.Connection) -> None:
         try:
@@ -86,7 +90,7 @@ class SqliteTransactions:
         connection.execute("SAVEPOINT job")
         try:
             result = operation(connection)
-        except Exception as exc:  # a bug in one operation must not stop the thread
+        except BaseException as exc:  # one operation must not stop the thread
             connection.execute("ROLLBACK TO job")
             connection.execute("RELEASE job")
             return None, self.failure(exc) or exc
@@ -98,7 +102,7 @@ class SqliteTransactions:
     ) -> tuple[Any, BaseException | None]:
         try:
             return operation(connection), None
-        except Exception as exc:
+        except BaseException as exc:
             return None, self.failure(exc) or exc
 
     def failure(self, exc: BaseException) -> StoreUnavailableError | None:
@@ -125,8 +129,9 @@ class SqliteStore(Store):
         self._lock = LockFile(Path(path + ".lock")) if exclusive else None
         in_memory = path == ":memory:"
         self._turn = WriteTurn(None if in_memory else Path(path + ".write-lock"))
+        self._file = SqliteFileCheck(path)
         self._writer: WriterThread[sqlite3.Connection] = WriterThread(
-            "sqlite-store", SqliteTransactions(self._turn)
+            "sqlite-store", SqliteTransactions(self._turn, self._file)
         )
 
     @classmethod
@@ -197,6 +202,7 @@ class SqliteStore(Store):
         except sqlite3.OperationalError as exc:
             # A read-only file still opens; ingest then answers 503 until fixed.
             logger.error("store: cannot prepare %s: %s", self.path, exc)
+        self._file.remember()
         return connection
 
     async def _call(

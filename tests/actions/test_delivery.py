@@ -129,6 +129,26 @@ async def test_delivery_target_down_waits_without_using_attempts(
     assert outbox(store) == [("delivered", 1, None)]
 
 
+async def test_delivery_plugin_raising_system_exit_fails_that_attempt(
+    store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def exit_once(call: int) -> None:
+        if call == 1:
+            raise SystemExit(3)
+
+    plugin = ScriptedAction(exit_once)
+    await queue(store, action(attempts=2), action(step="1", attempts=1))
+    await run_until(worker_for(store, plugin), lambda: len(plugin.delivered) == 2)
+
+    assert len(plugin.starts) == 3  # the first retried, the second sent
+    assert outbox(store) == [("delivered", 2, None), ("delivered", 1, None)]
+    [failed] = [r for r in caplog.records if "failed (attempt 1 of 2)" in r.message]
+    assert failed.message.endswith(
+        "plugin error: PluginCrashError(\"action plugin 'scripted' raised "
+        'SystemExit(3)"); retrying in 0.0s'
+    )
+
+
 async def test_delivery_past_not_after_goes_to_the_dead_letters_unsent(
     store: SqliteStore, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -204,6 +205,28 @@ async def test_hook_still_answers_200_when_on_stored_fails(
     _assert_stored(await harness.post(BODY))
     assert "on_stored callback failed" in caplog.text
     assert await _stored(store) == [("main", UUID, BODY)]
+
+
+async def test_hook_answers_503_once_the_store_folder_is_deleted(
+    make_harness: MakeHarness, tmp_path: Path
+) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    store = open_store("sqlite:///" + str(folder / "x.db"))
+    await store.open()
+    harness = await make_harness(store)
+    _assert_stored(await harness.post(BODY))
+
+    shutil.rmtree(folder)
+    other = PAYLOADS[1]
+    response = await harness.post(other.body, signature=other.signature)
+    await store.close()
+
+    assert (response.status_code, response.json()) == (
+        503,
+        {"error": "could not store the webhook now; try again later"},
+    )
+    assert len(harness.stored_signals) == 1
 
 
 async def test_hook_answers_503_when_the_store_is_not_open(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from genea_automate.clock import FrozenClock
 from tests.rules.conftest import Decide, rule_trace
@@ -276,3 +279,75 @@ async def test_not_around_a_failing_template_does_not_fire(rules: Rules) -> None
     assert decision.fired == []
     [negation] = rule_trace(decision, "outsiders")["conditions"]
     assert (negation["passed"], negation["failed"]) == (False, True)
+
+
+CRASHING_PLUGIN = """
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from genea_automate.plugin import ActionPlugin
+
+
+class CrashOptions(BaseModel):
+    hook: str
+
+
+class CrashingAction(ActionPlugin[CrashOptions]):
+    name: ClassVar[str] = "crashing"
+    Options: ClassVar[type[BaseModel]] = CrashOptions
+
+    def render(self, options: CrashOptions, ctx: Any) -> dict[str, Any]:
+        if options.hook == "render":
+            raise SystemExit(3)
+        return {"hook": options.hook}
+
+    def ordering_key(self, payload: dict[str, Any]) -> str:
+        if payload["hook"] == "ordering_key":
+            raise SystemExit(3)
+        return self.name
+
+    def describe(self, payload: dict[str, Any]) -> str:
+        if payload["hook"] == "describe":
+            raise SystemExit(3)
+        return self.name
+
+    async def deliver(self, payload: dict[str, Any], ctx: Any) -> None:
+        pass
+"""
+
+
+CRASHES = """
+rules:
+  - id: crashes
+    when: access.granted
+    then:
+      - crashing: {hook: HOOK}
+  - id: logs
+    when: access.granted
+    then:
+      - log: {message: "{{ actor.name }} came in"}
+"""
+CRASHED = (
+    "the rule failed: PluginCrashError: action plugin 'crashing' raised SystemExit(3)"
+)
+
+
+@pytest.mark.parametrize("hook", ["render", "ordering_key", "describe"])
+async def test_plugin_raising_system_exit_fails_its_rule_only(
+    rules: Rules, tmp_path: Path, hook: str
+) -> None:
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "crashing.py").write_text(CRASHING_PLUGIN)
+    decide = await rules(CRASHES.replace("HOOK", hook))
+
+    first = await decide(payload("01", uuid="e1"))
+    second = await decide(payload("01", uuid="e2"))  # the store still writes
+
+    assert rule_trace(first, "crashes") == {
+        "rule": "crashes",
+        "fired": False,
+        "matched": True,
+        "errors": [CRASHED],
+    }
+    assert first.fired == second.fired == ["logs"]

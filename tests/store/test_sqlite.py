@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import closing
@@ -284,3 +286,43 @@ async def test_store_sets_aside_an_outbox_row_it_cannot_read(
         ).fetchone()
     assert state == "dead"
     assert error.startswith("the stored row cannot be read: JSONDecodeError(")
+
+
+def remove_folder(path: Path) -> None:
+    shutil.rmtree(path.parent)
+
+
+def replace_file(path: Path) -> None:
+    with closing(sqlite3.connect(path.with_name("other.db"))) as other:
+        other.execute("CREATE TABLE t (x)")
+    path.with_name("other.db").replace(path)
+
+
+@pytest.mark.parametrize("change", [remove_folder, replace_file], ids=["rm", "mv"])
+async def test_store_whose_file_is_removed_or_replaced_stores_nothing_more(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    change: Callable[[Path], None],
+) -> None:
+    path = tmp_path / "data" / "store.db"
+    path.parent.mkdir()
+    store = SqliteStore(str(path), FrozenClock(NOW))
+    await store.open()
+    assert await store.ingest("main", "u1", b"{}", NOW) is True
+
+    change(path)
+    for uuid in ("u2", "u3"):
+        with pytest.raises(StoreUnavailableError) as failed:
+            await store.ingest("main", uuid, b"{}", NOW)
+        assert str(failed.value) == (
+            f"the SQLite file {path} was removed or replaced; restart genea-automate"
+        )
+    await store.close()
+
+    logged = [r for r in caplog.records if "removed or replaced" in r.message]
+    once = (
+        f"store: the SQLite file {path} was removed or replaced while "
+        "genea-automate ran; nothing more can be stored (webhooks are "
+        "answered 503) until genea-automate is restarted"
+    )
+    assert [(r.levelno, r.message) for r in logged] == [(logging.ERROR, once)]
