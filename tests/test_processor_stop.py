@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from genea_automate.clock import FrozenClock
 from genea_automate.config.loader import load_config
 from genea_automate.errors import StoreBrokenError
 from genea_automate.processing import BATCH, EventProcessor
-from genea_automate.rules.engine import build_engine
+from genea_automate.rules.engine import RuleEngine, build_engine
 from genea_automate.store.sqlite import SqliteStore
 from tests.support.genea import TEST_SECRET, body_of, payload
 
@@ -35,17 +36,31 @@ rules:
 """
 
 
-async def test_stop_soon_ends_the_run_after_the_batch_in_hand(tmp_path: Path) -> None:
+CLOCK = FrozenClock(datetime(2025, 3, 3, 16, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = SqliteStore(str(tmp_path / "store.db"), CLOCK)
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> RuleEngine:
     config = tmp_path / "rules.yaml"
     config.write_text(CONFIG)
     loaded = load_config(config)
-    engine = build_engine(loaded.config, loaded.make_plugins())
-    clock = FrozenClock(datetime(2025, 3, 3, 16, 0, tzinfo=UTC))
-    store = SqliteStore(str(tmp_path / "store.db"), clock)
-    await store.open()
+    return build_engine(loaded.config, loaded.make_plugins())
+
+
+async def test_stop_soon_ends_the_run_after_the_batch_in_hand(
+    store: SqliteStore, engine: RuleEngine
+) -> None:
     for n in range(BATCH + 50):
         uuid = f"stop-{n}"
-        await store.ingest("main", uuid, body_of(payload("01", uuid=uuid)), clock.now())
+        await store.ingest("main", uuid, body_of(payload("01", uuid=uuid)), CLOCK.now())
     counted: list[str] = []
 
     def count(kind: str, trace: Any) -> None:
@@ -53,36 +68,24 @@ async def test_stop_soon_ends_the_run_after_the_batch_in_hand(tmp_path: Path) ->
         processor.stop_soon()  # at the first decision, mid-batch
 
     processor = EventProcessor(
-        store, clock, lambda: engine, lambda: "UTC", lambda: None, count_decision=count
+        store, CLOCK, lambda: engine, lambda: "UTC", lambda: None, count_decision=count
     )
-    try:
-        await asyncio.wait_for(processor.run(), timeout=30)
-        assert counted == ["access.granted"] * BATCH
-        assert len(await store.pending_events(BATCH)) == 50
-    finally:
-        await store.close()
+    await asyncio.wait_for(processor.run(), timeout=30)
+    assert counted == ["access.granted"] * BATCH
+    assert len(await store.pending_events(BATCH)) == 50
 
 
-async def test_run_ends_when_the_store_writer_is_gone(tmp_path: Path) -> None:
-    config = tmp_path / "rules.yaml"
-    config.write_text(CONFIG)
-    loaded = load_config(config)
-    engine = build_engine(loaded.config, loaded.make_plugins())
-    clock = FrozenClock(datetime(2025, 3, 3, 16, 0, tzinfo=UTC))
-    store = SqliteStore(str(tmp_path / "store.db"), clock)
-    await store.open()
-
+async def test_run_ends_when_the_store_writer_is_gone(
+    store: SqliteStore, engine: RuleEngine
+) -> None:
     def close(connection: sqlite3.Connection) -> None:
         connection.close()  # even the rollback fails: the writer thread stops
 
     with pytest.raises(StoreBrokenError):
         await store._writer.call(close)
     processor = EventProcessor(
-        store, clock, lambda: engine, lambda: "UTC", lambda: None
+        store, CLOCK, lambda: engine, lambda: "UTC", lambda: None
     )
-    try:
-        # A store that is only down is waited for; this one is not.
-        with pytest.raises(StoreBrokenError):
-            await asyncio.wait_for(processor.run(), timeout=30)
-    finally:
-        await store.close()
+    # A store that is only down is waited for; this one is not.
+    with pytest.raises(StoreBrokenError):
+        await asyncio.wait_for(processor.run(), timeout=30)
