@@ -160,12 +160,12 @@ class IngestHandler:
         name: str,
         received_at: datetime,
     ) -> _Answer:
+        if endpoint is None or "/" in name:
+            raise _Refusal(404, f"no endpoint named {_shorten(name)!r} is configured")
         if call.method != "POST":
             raise _Refusal(405, "webhooks are sent with POST", allow="POST")
         if self._draining():
             raise _Refusal(503, "shutting down")
-        if endpoint is None or "/" in name:
-            raise _Refusal(404, f"no endpoint named {_shorten(name)!r} is configured")
 
         _check_address(call, endpoint)
         body = await _read_body(call, endpoint.max_body_bytes)

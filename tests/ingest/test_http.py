@@ -60,6 +60,14 @@ async def test_hook_refuses_get(harness: Harness) -> None:
     assert response.headers["allow"] == "POST"
 
 
+async def test_hook_get_on_an_unknown_endpoint_says_it_is_unknown(
+    harness: Harness,
+) -> None:
+    # Someone checking the URL in a browser learns that the name is wrong.
+    response = await harness.client.get("/hooks/mian")
+    _assert_refused(response, 404, "no endpoint named 'mian' is configured")
+
+
 @pytest.mark.parametrize("path", ["main/extra", "", "main/"])
 async def test_hook_refuses_a_path_that_names_no_endpoint(
     harness: Harness, path: str
