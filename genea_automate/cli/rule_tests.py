@@ -87,11 +87,23 @@ def _read(path: Path) -> bytes:
         raise GeneaAutomateError(f"cannot read {path}: {exc.strerror}") from None
 
 
+def tests_beside(config: Path) -> list[Path]:
+    """The rule-test files next to a rules file, but those named after another
+    rules file there (`rules.example.tests.yaml` goes with `rules.example.yaml`,
+    not with a `rules.yaml` copied from it)."""
+
+    def ours(path: Path) -> bool:
+        rules = path.with_name(path.name.removesuffix(".tests.yaml") + ".yaml")
+        return not rules.is_file() or rules.resolve() == config.resolve()
+
+    return [path for path in sorted(config.parent.glob(TESTS_GLOB)) if ours(path)]
+
+
 def _test(args: argparse.Namespace) -> int:
     from genea_automate.dryrun.testrun import check_test_files, run_test_file
 
     loaded = load_for_dry_run(args.config)
-    files = args.files or sorted(args.config.parent.glob(TESTS_GLOB))
+    files = args.files or tests_beside(args.config)
     if not files:
         print(
             f"error: no test files given, and no {TESTS_GLOB} next to {args.config}",

@@ -243,6 +243,32 @@ def test_without_test_files_the_command_fails(
     )
 
 
+def test_a_copy_of_the_example_rules_does_not_run_the_example_tests(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As README suggests: rules.yaml copied from the example, and changed.
+    shutil.copy(REPO / "rules.example.tests.yaml", folder)
+    rules = (folder / "rules.example.yaml").read_text()
+    config = folder / "rules.yaml"
+    config.write_text(rules.replace("id: forced-door-alert", "id: door-alarm"))
+    write(
+        folder,
+        "rules.tests.yaml",
+        """\
+        payload: examples/door-forced-open.json
+        tests:
+          - name: a forced door sounds the alarm
+            events:
+              - expect: {fires: [door-alarm]}
+        """,
+    )
+
+    assert main(["test", "-c", str(config)]) == 0
+    assert capsys.readouterr().out == "1 test(s) passed, 0 failed\n"
+    assert main(["test", "-c", str(folder / "rules.example.yaml")]) == 0
+    assert capsys.readouterr().out == "5 test(s) passed, 0 failed\n"
+
+
 def test_a_reused_payload_gets_a_fresh_uuid_but_a_set_one_is_kept(
     folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
