@@ -17,6 +17,8 @@ from genea_automate.plugin import Escape, RenderContext
 
 Issues = list[tuple[tuple[str | int, ...], str]]
 RETRY_AFTER_STATUSES = frozenset({429, 503})
+# 5xx answers that no retry mends: the server cannot do this method or version.
+FINAL_SERVER_STATUSES = frozenset({501, 505})
 # Enough for a 4xx's reason (Slack's `invalid_payload`, a JSON error message),
 # too little to carry much of a payload the target echoes back.
 MAX_BODY_IN_ERROR = 80
@@ -106,7 +108,8 @@ def status_error(
     """The ActionError an HTTP answer means, or None when it is a success.
 
     Success is a status in `expect`, or any 2xx without it. 429 and 503 honour
-    Retry-After; other 5xx and 408 are retried; any other answer is final. The
+    Retry-After; other 5xx (but 501 and 505) and 408 are retried; any other
+    answer is final. The
     message is logged and kept with a dead letter: it quotes only a 4xx's body.
     """
     status = response.status_code
@@ -117,7 +120,8 @@ def status_error(
     if status in RETRY_AFTER_STATUSES:
         delay = parse_retry_after(response.headers.get("retry-after"), now)
         return ActionError(message, retryable=True, retry_after=delay)
-    return ActionError(message, retryable=status >= 500 or status == 408)
+    retryable = status >= 500 and status not in FINAL_SERVER_STATUSES
+    return ActionError(message, retryable=retryable or status == 408)
 
 
 def transport_error(exc: httpx.HTTPError) -> ActionError:

@@ -122,6 +122,7 @@ async def test_http_sends_a_text_body(
     [
         (Reply(500, "boom"), None, "HTTP 500 Internal Server Error", True, None),
         (Reply(404, "nope"), None, "HTTP 404 Not Found: nope", False, None),
+        (Reply(501, "no"), None, "HTTP 501 Not Implemented", False, None),
         (
             Reply(429, "", {"Retry-After": "Mon, 04 Mar 2024 13:06:10 GMT"}),
             None,
@@ -132,7 +133,7 @@ async def test_http_sends_a_text_body(
         (Reply(408), None, "HTTP 408 Request Timeout: ok", True, None),
         (Reply(200), [201], "HTTP 200 OK", False, None),
     ],
-    ids=["500", "404", "429-date", "408", "unexpected-200"],
+    ids=["500", "404", "501", "429-date", "408", "unexpected-200"],
 )
 async def test_http_answers_map_to_errors(
     http: HttpAction,
