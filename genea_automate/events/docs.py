@@ -38,7 +38,8 @@ FIELD_NOTES: dict[str, str] = {
         "in it is masked as in `card.number`"
     ),
     "category": "`access`, `audit` or `device`",
-    "time": "when it happened, UTC (`Z`)",
+    "time": "when it happened, UTC (`Z`): `2025-03-03T13:58:11Z`, or "
+    "`2025-03-03T13:58:11.806Z` for a time with milliseconds",
     "local_time": "`time` in the location's zone (see `details.timezone_fallback`)",
     "time_source": "`event_time`, else `created_at`, else `received_at`: "
     "the first one that could be read",

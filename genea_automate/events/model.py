@@ -101,8 +101,8 @@ class Event:
         for name in _PART_NAMES:
             data[name] = _shallow(data[name])
         data["details"] = dict(self.details)
-        data["time"] = self.time.isoformat().replace("+00:00", "Z")
-        data["local_time"] = self.local_time.isoformat()
+        data["time"] = _iso(self.time).replace("+00:00", "Z")
+        data["local_time"] = _iso(self.local_time)
         return data
 
     @classmethod
@@ -126,6 +126,16 @@ _PART_TYPES: dict[str, Any] = {
 }
 _PART_NAMES = tuple(_PART_TYPES)
 _TIME_NAMES = ("time", "local_time")
+
+
+def _iso(moment: datetime) -> str:
+    """To the second, or to the millisecond as Genea sends fractions; finer
+    only for a time that has it, so that nothing is lost."""
+    if moment.microsecond % 1000:
+        return moment.isoformat()
+    return moment.isoformat(
+        timespec="milliseconds" if moment.microsecond else "seconds"
+    )
 
 
 def _shallow(obj: Any) -> dict[str, Any]:

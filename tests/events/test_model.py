@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from genea_automate.events.normalise import normalise
 
 
@@ -38,6 +40,30 @@ def test_to_dict_writes_times_as_iso_text(
         "2025-03-03T08:58:11-05:00",
         "event_time",
     )
+
+
+@pytest.mark.parametrize(
+    ("sent", "time", "local_time"),
+    [
+        ("2025-03-03T13:58:11.806Z", "2025-03-03T13:58:11.806Z", "08:58:11.806-05:00"),
+        ("2025-03-03T13:58:11.000Z", "2025-03-03T13:58:11Z", "08:58:11-05:00"),
+        ("2025-03-03T13:58:11.000123Z", "2025-03-03T13:58:11.000123Z", None),
+    ],
+    ids=["milliseconds", "whole-second", "microseconds-kept"],
+)
+def test_to_dict_writes_a_fraction_of_a_second_as_sent(
+    load_shared: Any,
+    received_at: datetime,
+    sent: str,
+    time: str,
+    local_time: str | None,
+) -> None:
+    data = load_shared("01-access-granted-card.json").data
+    event = normalise({**data, "event_time": sent}, received_at=received_at)
+    written = event.to_dict()
+    assert written["time"] == time
+    if local_time is not None:
+        assert written["local_time"] == f"2025-03-03T{local_time}"
 
 
 def test_to_dict_has_every_event_field(load_shared: Any, received_at: datetime) -> None:
