@@ -16,7 +16,7 @@ from genea_automate.clock import Clock, SystemClock
 from genea_automate.config.endpoints import EndpointConfig
 from genea_automate.config.loader import LoadedConfig
 from genea_automate.decider import DecidingProcess
-from genea_automate.errors import ConfigIssue, GeneaAutomateError
+from genea_automate.errors import ConfigIssue, GeneaAutomateError, StoreUnavailableError
 from genea_automate.ingest.http import IngestHandler
 from genea_automate.plugin import ActionPlugin
 from genea_automate.processing import EventProcessor
@@ -139,6 +139,7 @@ class Daemon:
         logger.info(
             "genea-automate started with %d rule(s) from %s", rules, self.loaded.path
         )
+        await self._tell_waiting("queued before this start, will be delivered now")
 
     def install(
         self,
@@ -163,10 +164,22 @@ class Daemon:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tell_waiting(
+            "kept in the store, to be delivered after the next start"
+        )
         for plugin in self.plugins.values():
             await plugin.stop()
         await self.store.close()
         logger.info("genea-automate stopped")
+
+    async def _tell_waiting(self, what: str) -> None:
+        """Say how many actions wait across a restart, if any."""
+        try:
+            pending = (await self.store.admin.outbox_counts()).pending
+        except StoreUnavailableError:
+            return  # the loops say so themselves
+        if pending:
+            logger.info("%d action(s) wait for delivery, %s", pending, what)
 
 
 async def keep_running(name: str, run: Callable[[], Awaitable[None]]) -> None:
