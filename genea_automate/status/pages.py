@@ -215,10 +215,13 @@ def _not_deciding(daemon: Daemon) -> str | None:
 
 
 def _local(text: str | None) -> str:
-    """An ISO time from a trace, in the event's own zone, as people write it."""
+    """An ISO time from a trace, in the event's own zone, as people write it,
+    with the year and the zone's offset: a buffered or sample event may be old."""
     if not text:
         return "?"
-    return f"{datetime.fromisoformat(text):%a %d %b %H:%M:%S}"
+    moment = datetime.fromisoformat(text)
+    offset = moment.isoformat()[-6:] if moment.utcoffset() else ""
+    return f"{moment:%a %d %b %Y %H:%M:%S} UTC{offset}"
 
 
 def _utc(when: datetime | None) -> str:

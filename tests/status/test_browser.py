@@ -82,7 +82,7 @@ def test_the_page_asks_for_the_token_then_shows_a_fresh_event(
 
     log_in(page, daemon)
     expect(page.get_by_role("heading", name="Recent events")).to_be_visible()
-    link = page.get_by_role("link", name="Mon 03 Mar 08:58:11")
+    link = page.get_by_role("link", name="Mon 03 Mar 2025 08:58:11 UTC-05:00")
     expect(link).to_be_visible()
     expect(page.get_by_text("Harborview Labs HQ · Jordan Example")).to_be_visible()
     page.screenshot(path=screenshot_path("status-events"), full_page=True)
