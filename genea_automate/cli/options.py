@@ -161,9 +161,11 @@ def add_secret_option(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_when(text: str) -> datetime:
-    """An ISO 8601 time with its offset, or a duration ago: `2h`, `7d`."""
+    """An ISO 8601 time with its offset, a duration ago (`2h`, `7d`), or `now`."""
     from genea_automate.config.values import parse_duration
 
+    if text.strip().lower() == "now":
+        return datetime.now(UTC)
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
@@ -172,7 +174,7 @@ def parse_when(text: str) -> datetime:
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"{text!r} is not a time; write it like 2025-03-03T08:30:00-05:00 "
-                "or 2025-03-03T13:30Z, or a duration ago such as 2h or 7d"
+                "or 2025-03-03T13:30Z, a duration ago such as 2h or 7d, or now"
             ) from None
     if when.tzinfo is None:
         raise argparse.ArgumentTypeError(
