@@ -44,7 +44,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from pydantic import BaseModel
 
 from genea_automate.clock import Clock
-from genea_automate.errors import PluginError
+from genea_automate.errors import PluginError, plugin_crash_contained
 
 ENTRY_POINT_GROUP = "genea_automate.actions"
 
@@ -199,7 +199,8 @@ class PluginRegistry:
     def load_entry_points(self) -> None:
         for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             try:
-                plugin = entry.load()
+                with plugin_crash_contained(entry.name):
+                    plugin = entry.load()
             except Exception as exc:
                 raise PluginError(
                     f"entry point {entry.name!r} ({entry.value}) failed to import: "
@@ -249,7 +250,8 @@ def _plugins_in_module(path: Path, text: str) -> list[type[ActionPlugin[Any]]]:
     lines = text.splitlines(keepends=True)
     linecache.cache[str(path)] = (len(text), None, lines, str(path))
     try:
-        exec(compile(text, str(path), "exec"), vars(module))
+        with plugin_crash_contained(path.stem):  # a sys.exit() in it, say
+            exec(compile(text, str(path), "exec"), vars(module))
     except Exception as exc:
         raise PluginError(f"{path}: plugin module failed to import: {exc}") from exc
     return [

@@ -11,14 +11,16 @@ outbox live in the store and are not touched.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 from genea_automate.actions.delivery import DeliveryWorker
 from genea_automate.config.loader import LoadedConfig, load_config
-from genea_automate.errors import ConfigError, ConfigIssue
+from genea_automate.errors import ConfigError, ConfigIssue, plugin_crash_contained
 from genea_automate.plugin import ActionPlugin
 from genea_automate.rules.engine import RuleEngine, build_engine
 
@@ -144,16 +146,36 @@ def _unchanged(
 
 
 async def _hand_over(old: Plugins, new: Plugins) -> None:
-    """Start the new plugins; each changed one takes over from its old self."""
+    """Start the new plugins; each changed one takes over from its old self.
+
+    One plugin that fails to does not stop the others: the swap goes on, so that
+    every other plugin is new, and the failure is logged. Stopping halfway would
+    leave plugins emptied by a take-over behind (an MQTT client hands its links
+    to its successor before the next plugin's turn).
+    """
     for name, plugin in new.items():
         previous = old.get(name)
         if previous is None:
-            await plugin.start()
+            await _step(name, "start", plugin.start)
         elif previous is not plugin:
-            await plugin.take_over(previous)
+            await _step(
+                name, "take over", functools.partial(plugin.take_over, previous)
+            )
     for name, plugin in old.items():
         if name not in new:
-            await plugin.stop()
+            await _step(name, "stop", plugin.stop)
+
+
+async def _step(name: str, what: str, step: Callable[[], Awaitable[None]]) -> None:
+    try:
+        with plugin_crash_contained(name):
+            await step()
+    except Exception:  # a plugin's bug, contained like one at delivery
+        logger.exception(
+            "reload: action plugin %r failed to %s; the other plugins are swapped "
+            "in, and its actions fail and are retried until it works",
+            name, what,
+        )  # fmt: skip
 
 
 def _log_refusal(path: Path, why: str, error: ConfigError) -> None:

@@ -89,3 +89,19 @@ def test_a_plugin_module_that_fails_to_import_is_named(folder: Path) -> None:
     assert str(caught.value) == (
         f"{wip}: plugin module failed to import: invalid syntax (wip.py, line 1)"
     )
+
+
+def test_a_plugin_module_that_exits_is_refused_like_one_that_fails(
+    folder: Path,
+) -> None:
+    # Left alone, sys.exit() at import would end a reloading daemon.
+    quits = folder / "quits.py"
+    quits.write_text("import sys\nsys.exit(3)\n")
+
+    with pytest.raises(PluginError) as caught:
+        PluginRegistry().load_folder(folder)
+
+    assert str(caught.value) == (
+        f"{quits}: plugin module failed to import: "
+        "action plugin 'quits' raised SystemExit(3)"
+    )

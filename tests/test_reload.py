@@ -143,3 +143,68 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     broker.start()
     yield broker
     broker.stop()
+
+
+QUITTER = """
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from genea_automate.plugin import ActionPlugin
+
+
+class QuitterOptions(BaseModel):
+    pass
+
+
+class QuitterAction(ActionPlugin[QuitterOptions]):
+    name: ClassVar[str] = "quitter"
+    Options: ClassVar[type[BaseModel]] = QuitterOptions
+
+    def render(self, options: Any, ctx: Any) -> dict[str, Any]:
+        return {}
+
+    async def take_over(self, previous: ActionPlugin[Any]) -> None:
+        sys.exit(4)  # a plugin bug at the worst moment
+
+    async def deliver(self, payload: dict[str, Any], ctx: Any) -> None:
+        pass
+"""
+WITH_QUITTER = (
+    RULES
+    + """\
+  - id: quit
+    when: {{event: door.forced_open}}
+    then:
+      - quitter: {{}}
+"""
+)
+
+
+def test_a_plugin_that_exits_while_taking_over_leaves_the_reload_done(
+    tmp_path: Path, http_server: LoopbackHttpServer
+) -> None:
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "quitter.py").write_text(QUITTER)
+    config = tmp_path / "rules.yaml"
+    config.write_text(
+        WITH_QUITTER.format(secret=TEST_SECRET, url=http_server.url, rule="first")
+    )
+    daemon = DaemonProcess(config)
+    daemon.start()
+    try:
+        mark = len(daemon.log)
+        replace_file(
+            config,
+            WITH_QUITTER.format(secret=TEST_SECRET, url=http_server.url, rule="second"),
+        )
+        failed = daemon.wait_for_log("failed to take over", since=mark)
+        assert "ERROR" in failed and "'quitter'" in failed
+        daemon.wait_for_log("(the file changed): 2 rule(s)", since=mark)
+        # The daemon runs on, with every other part of the new file.
+        assert fire(daemon, http_server, "after-quitter") == "/second"
+        assert daemon.running
+    finally:
+        daemon.stop()

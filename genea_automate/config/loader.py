@@ -22,7 +22,12 @@ from genea_automate.config.issues import issue_at, issues_from_validation_error
 from genea_automate.config.models import ConfigBase, build_config_model
 from genea_automate.config.salvage import checks_beside_errors
 from genea_automate.config.yamlload import LoadedYaml, load_yaml, load_yaml_text
-from genea_automate.errors import ConfigError, ConfigIssue, PluginError
+from genea_automate.errors import (
+    ConfigError,
+    ConfigIssue,
+    PluginError,
+    plugin_crash_contained,
+)
 from genea_automate.plugin import ActionPlugin, PluginRegistry
 from genea_automate.store import absolute_store_url
 
@@ -57,7 +62,11 @@ class LoadedConfig:
 
     def make_plugins(self) -> dict[str, ActionPlugin[Any]]:
         """One instance of every registered action, given its section."""
-        return {p.name: p(self.section(p.name)) for p in self.registry}
+        plugins = {}
+        for plugin in self.registry:
+            with plugin_crash_contained(plugin.name):
+                plugins[plugin.name] = plugin(self.section(plugin.name))
+        return plugins
 
     @property
     def store_url(self) -> str:
