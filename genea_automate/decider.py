@@ -195,7 +195,7 @@ class DecidingProcess:
         process = self._process
         if process is None or process.stdin is None or process.stdin.is_closing():
             return False  # a new process reads what is pending when it starts
-        process.stdin.write(json.dumps(message).encode() + b"\n")
+        process.stdin.write(message_line(message))
         return True
 
     def _received(self, message: Mapping[str, Any]) -> None:
@@ -217,6 +217,16 @@ class DecidingProcess:
             if self._missed:
                 self._missed = False
                 self.wake()
+
+
+def message_line(message: Mapping[str, Any]) -> bytes:
+    """One message to the deciding process, as `_read` takes it back.
+
+    As UTF-8, not \\u escapes (six bytes for each é of a plugin's text); an
+    environment value that is not UTF-8 goes back to its own bytes.
+    """
+    text = json.dumps(message, ensure_ascii=False)
+    return text.encode(errors="surrogateescape") + b"\n"
 
 
 def _config_message(loaded: LoadedConfig) -> dict[str, Any]:
@@ -315,7 +325,7 @@ class _Decider:
 
 async def _read(reader: asyncio.StreamReader) -> dict[str, Any] | None:
     line = await reader.readline()
-    return json.loads(line) if line else None
+    return json.loads(line.decode(errors="surrogateescape")) if line else None
 
 
 async def _decide(channel: IO[bytes]) -> int:
