@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 5.0
 RESTART_WAITS = (1.0, 5.0, 30.0)  # then every 30 s while it keeps failing
-HEALTHY_RUN = 300.0  # a loop that ran this long starts its waits over
+HEALTHY_RUN = 60.0  # a loop that ran this long starts its waits over (1 s first)
 
 
 class Daemon:

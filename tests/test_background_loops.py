@@ -84,3 +84,29 @@ async def test_waits_between_restarts_grow(
 
     waits = [r.getMessage().rsplit(" ", 1)[-1] for r in caplog.records]
     assert waits == ["0s", "0.001s", "0.002s"]
+
+
+async def test_a_loop_that_ran_long_enough_starts_its_waits_over(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(app, "RESTART_WAITS", (0.0, 0.001, 0.002))
+    monkeypatch.setattr(app, "HEALTHY_RUN", -1.0)  # every run counts as healthy
+    third_run = asyncio.Event()
+    calls = 0
+
+    async def run() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            third_run.set()
+            await asyncio.Event().wait()
+        raise RuntimeError("fails now and then")
+
+    task = asyncio.create_task(app.keep_running("delivery", run))
+    await asyncio.wait_for(third_run.wait(), timeout=5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    waits = [r.getMessage().rsplit(" ", 1)[-1] for r in caplog.records]
+    assert waits == ["0s", "0s", "0s"]
