@@ -10,10 +10,11 @@ safe from what the event contains.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -140,8 +141,8 @@ def _with_timed_loops(tree: nodes.Template) -> nodes.Template:
     return tree
 
 
-# The most one operator may build: a deadline cannot stop a single `*` or
-# `**` once it runs ('x' * 10**9, 13 ** 30000000).
+# The most one operator or filter may build: a deadline cannot stop a single
+# `*`, `**` or filter once it runs ('x' * 10**9, 13 ** 30000000, center(10**9)).
 MAX_BUILT = 100_000  # items or characters
 MAX_POWER_BITS = 100_000  # about 30,000 digits
 _WIDE_FORMAT = re.compile(r"%[-+ #0]*(\*|\d{5,}|\.\d{5,}|\d*\.\*)")
@@ -170,10 +171,92 @@ def _check_size(operator: str, left: Any, right: Any) -> None:
             raise TemplateRuntimeError(
                 f"'**' would build a number of more than {MAX_POWER_BITS} bits"
             )
-    elif operator == "%" and isinstance(left, str) and _WIDE_FORMAT.search(left):
+    elif operator == "%" and isinstance(left, str):
+        _check_format("'%' formatting", left)
+
+
+def _check_format(operation: str, text: str) -> None:
+    """Refuse a format whose one field could be huge: '%999999999s'."""
+    if _WIDE_FORMAT.search(text):
         raise TemplateRuntimeError(
-            "'%' formatting with a width or precision of 10000 or more, or '*'"
+            f"{operation} with a width or precision of 10000 or more, or '*'"
         )
+
+
+def _check_replace(value: Any, old: Any = "", new: Any = "", count: Any = None) -> None:
+    """Refuse a `replace` that would grow its text past MAX_BUILT characters.
+
+    Arguments left out are left for the filter itself to complain about.
+    """
+    text, old, new = str(value), str(old), str(new)
+    growth = len(new) - len(old)
+    if growth <= 0:
+        return
+    times = text.count(old)
+    if isinstance(count, int) and count >= 0:
+        times = min(times, count)
+    size = len(text) + times * growth
+    if size > max(len(text), MAX_BUILT):
+        raise TemplateRuntimeError(
+            f"'replace' would turn {len(text)} characters into {size}; "
+            f"one filter may build at most {MAX_BUILT}"
+        )
+
+
+# Filters whose whole-number arguments are values passed on, not widths or
+# counts: `default(250000)`, `'%d' | format(250000)`, `select('gt', 250000)`.
+# A filter that `map` applies is checked on its own.
+_VALUE_FILTERS = frozenset(
+    {
+        "default",
+        "d",
+        "format",
+        "int",
+        "float",
+        "sum",
+        "groupby",
+        "map",
+        "select",
+        "reject",
+        "selectattr",
+        "rejectattr",
+    }
+)
+
+
+def _check_filter(
+    name: str, value: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> None:
+    """Refuse a filter call that alone would do or build too much."""
+    if name not in _VALUE_FILTERS:
+        for argument in (*args, *kwargs.values()):
+            if isinstance(argument, int) and argument > MAX_BUILT:
+                raise TemplateRuntimeError(
+                    f"filter {name!r} was given {argument}; its widths and counts "
+                    f"may be at most {MAX_BUILT}"
+                )
+    if name == "replace":
+        _check_replace(value, *args, **kwargs)
+    elif name == "format":
+        _check_format("filter 'format'", str(value))
+
+
+def _guarded(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function`, the filter `name`, checked like a call: Jinja calls filters
+    directly, not through the sandbox's `call`. The deadline is read before and
+    after, so a chain of filters stops at the budget."""
+    # A filter marked with Jinja's pass_context (or its kin) gets that first.
+    skip = 1 if hasattr(function, "jinja_pass_arg") else 0
+
+    @functools.wraps(function)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        _check_deadline()
+        _check_filter(name, args[skip], args[skip + 1 :], kwargs)
+        result = function(*args, **kwargs)
+        _check_deadline()
+        return result
+
+    return guarded
 
 
 class _Sandbox(SandboxedEnvironment):
@@ -214,6 +297,10 @@ def _environment(escape: Escape | None) -> _Sandbox:
     )
     sandbox.filters["default"] = _default
     sandbox.filters[_TIMED] = _timed
+    # Jinja folds filters of constants while compiling, through these too: one
+    # that a check refuses is left to fail when rendered.
+    for name, function in sandbox.filters.items():
+        sandbox.filters[name] = _guarded(name, function)
     sandbox.globals["range"] = _small_range
     # lipsum(n) does n paragraphs' work in one call, which no deadline can stop.
     del sandbox.globals["lipsum"]

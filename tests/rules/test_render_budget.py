@@ -14,6 +14,7 @@ from genea_automate.errors import TemplateRenderError
 from genea_automate.rules import templates
 from genea_automate.rules.templates import (
     TemplateRenderer,
+    template_syntax_error,
     template_variables,
     undeclared_names,
 )
@@ -80,14 +81,30 @@ def test_loops_behave_as_before(template: str, expected: str) -> None:
     assert render(template) == expected
 
 
-def test_only_loops_and_calls_read_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_only_loops_calls_and_filters_read_the_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(templates, "RENDER_BUDGET", 0.0)
-    assert render("{{ door.name | default('a door') }} at {{ time }}") == (
+    assert render("{{ door.name }} at {{ time }}") == (
         "Front Door at 2024-03-04T13:05:09Z"
     )
-    for template in ("{% for a in [1] %}{% endfor %}", "{{ door.name.upper() }}"):
+    for template in (
+        "{% for a in [1] %}{% endfor %}",
+        "{{ door.name.upper() }}",
+        "{{ door.name | default('a door') }}",
+    ):
         with pytest.raises(TemplateRenderError, match="more than 0 ms"):
             render(template)
+
+
+def test_a_chain_of_filters_stops_at_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Jinja calls filters directly, not through the sandbox's `call`."""
+    monkeypatch.setattr(templates, "RENDER_BUDGET", 0.0)
+    chain = " | replace('x', 'y') | replace('y', 'x')" * 50
+    with pytest.raises(TemplateRenderError, match="rendering took more than 0 ms"):
+        render("{{ door.name" + chain + " }}")
 
 
 def test_the_budget_is_per_render_and_ends_with_it() -> None:
@@ -143,6 +160,121 @@ def test_one_operation_may_not_build_a_huge_value(template: str, error: str) -> 
     """No deadline can stop a single `*` or `**` once it runs."""
     with pytest.raises(TemplateRenderError, match=re.escape(error)):
         render(template)
+
+
+GROWING_REPLACES = (
+    "{{ ('x' * 99999)" + " | replace('x','xxxxxxxxxx')" * 4 + " | length }}"
+)
+
+
+def test_a_chain_of_growing_replaces_is_refused_at_the_first() -> None:
+    """Each replace would multiply the text by ten: 1 MB, 10 MB, 100 MB, 1 GB."""
+    with pytest.raises(TemplateRenderError) as caught:
+        render(GROWING_REPLACES)
+    assert str(caught.value).endswith(
+        "failed: 'replace' would turn 99999 characters into 999990; "
+        "one filter may build at most 100000"
+    )
+
+
+HUGE_FILTERS = {
+    "center": ("{{ 'x' | center(1000000000) }}", "center", 1000000000),
+    "indent": ("{{ 'x\ny' | indent(width=1000000000) }}", "indent", 1000000000),
+    "batch": ("{{ [1] | batch(1000000000, 'x') | list }}", "batch", 1000000000),
+    "slice": ("{{ [1] | slice(1000000000) | list }}", "slice", 1000000000),
+    "wordwrap": ("{{ door.name | wordwrap(100001) }}", "wordwrap", 100001),
+    "tojson": ("{{ [1] | tojson(indent=1000000000) }}", "tojson", 1000000000),
+    "mapped": ("{{ ['x'] | map('center', 1000000000) | list }}", "center", 1000000000),
+}
+
+
+@pytest.mark.parametrize(
+    ("template", "name", "number"), HUGE_FILTERS.values(), ids=HUGE_FILTERS.keys()
+)
+def test_a_filter_may_not_be_given_a_huge_width_or_count(
+    template: str, name: str, number: int
+) -> None:
+    with pytest.raises(TemplateRenderError) as caught:
+        render(template)
+    assert str(caught.value).endswith(
+        f"failed: filter {name!r} was given {number}; "
+        "its widths and counts may be at most 100000"
+    )
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["{{ '%999999999s' | format(1) }}", "{{ '%.*f' | format(99999, 1) }}"],
+)
+def test_the_format_filter_may_not_format_a_huge_field(template: str) -> None:
+    with pytest.raises(TemplateRenderError) as caught:
+        render(template)
+    assert str(caught.value).endswith(
+        "failed: filter 'format' with a width or precision of 10000 or more, or '*'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("template", "error"),
+    [
+        ("{{ 'x' | center(1000000000) }}", "filter 'center' was given 1000000000"),
+        (
+            "{{ '" + "x" * 99999 + "' | replace('x', 'xx') }}",
+            "'replace' would turn 99999 characters into 199998",
+        ),
+    ],
+    ids=["center", "replace"],
+)
+def test_a_filter_of_constants_is_checked_though_worked_out_while_compiling(
+    template: str, error: str
+) -> None:
+    """Jinja folds a filter of constants when compiling, through the same checks:
+    `validate` does not build the value, and rendering is refused."""
+    assert template_syntax_error(template) is None
+    with pytest.raises(TemplateRenderError, match=re.escape(error)):
+        render(template)
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{{ text | replace('a', '') | length }}", "150000"),
+        ("{{ text | replace('ab', 'ba') | length }}", "300000"),
+        ("{{ text | replace('q', 'qqqq') | length }}", "300000"),
+        ("{{ text | tojson | length }}", "300002"),
+        ("[{{ 'door' | center(20) }}]", "[        door        ]"),
+        ("{{ range(7) | batch(3, '-') | map('join') | join(' ') }}", "012 345 6--"),
+        ("{{ range(7) | slice(3) | map('join') | join(' ') }}", "012 34 56"),
+        ("[{{ '%5s' | format(1) }}]", "[    1]"),
+        ("{{ '%d' | format(250000) }}", "250000"),
+        ("{{ missing | default(250000) }}", "250000"),
+        ("{{ [1, 250001] | select('gt', 250000) | join }}", "250001"),
+        (
+            (
+                "{{ name | lower | title | replace(' ', '-') | center(14) | trim"
+                " | list | reverse | join | upper | reverse | join | e }}"
+            ),
+            "FRONT-DOOR",
+        ),
+    ],
+    ids=[
+        "replace-shrinks",
+        "replace-keeps",
+        "replace-finds-nothing",
+        "tojson",
+        "center",
+        "batch",
+        "slice",
+        "format",
+        "format-number",
+        "default",
+        "select",
+        "chain",
+    ],
+)
+def test_ordinary_filters_still_work(template: str, expected: str) -> None:
+    renderer = TemplateRenderer({"text": "ab" * 150_000, "name": "FRONT DOOR"})
+    assert renderer.render(template) == expected
 
 
 def test_small_operations_still_work() -> None:
