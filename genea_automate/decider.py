@@ -44,6 +44,7 @@ import collections
 import json
 import logging
 import os
+import resource
 import signal
 import sys
 from collections.abc import Callable, Mapping
@@ -66,6 +67,10 @@ logger = logging.getLogger("genea_automate.decider")
 # A message carries at most a rules file with its plugins, or one batch's counts.
 MAX_MESSAGE = 64 * 1024 * 1024
 STOP_GRACE = 5.0  # for the batch in hand, once asked to stop; then it is killed
+# The most memory the deciding process may map, about ten times what it needs:
+# a template that builds a huge value in one step fails with MemoryError, as
+# a render error of its rule, before it can starve the machine.
+MEMORY_LIMIT = 2 * 1024**3
 
 
 class DecidingProcessEnded(GeneaAutomateError):
@@ -399,6 +404,14 @@ async def _follow(
                 )  # fmt: skip
 
 
+def _limit_memory(limit: int) -> None:
+    """Lower the address-space limit to `limit`, never raise it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY or soft > limit:
+        bound = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (bound, hard))
+
+
 def main() -> int:
     # Ctrl-C and a service manager's SIGTERM reach the whole process group; the
     # serving process says when this one stops, by closing its input.
@@ -406,6 +419,7 @@ def main() -> int:
     # hands the rules over.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
+    _limit_memory(MEMORY_LIMIT)
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print goes to the log
     try:

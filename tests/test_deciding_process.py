@@ -313,3 +313,39 @@ def test_a_reload_the_deciding_process_cannot_load_keeps_the_previous_rules(
     assert daemon.deciding_pid() == pid
     assert not [line for line in daemon.log[mark:] if "second process, pid" in line]
     assert readiness(daemon)["deciding"] == "running"
+
+
+HUGE = """
+store: "sqlite:///./store.db"
+endpoints:
+  main: {{secret: "{secret}"}}
+rules:
+  - id: huge
+    when: {{event: access.granted}}
+    then:
+      - log: {{message: "{{{{ 'x'.center(3 * 1024 ** 3) | length }}}}"}}
+  - id: greet
+    when: {{event: access.granted}}
+    then:
+      - log: {{message: "hello {{{{ actor.name }}}}"}}
+"""
+
+
+def test_a_template_that_builds_gigabytes_fails_its_rule_only(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "rules.yaml"
+    config.write_text(HUGE.format(secret=TEST_SECRET))
+    daemon = DaemonProcess(config)
+    daemon.start()
+    try:
+        pid = daemon.deciding_pid()
+        assert daemon.post(body_of(payload("01", uuid="huge"))).status_code == 200
+        decided = daemon.wait_for_log("event huge (access.granted)")
+        assert "fired greet" in decided
+        failed = daemon.wait_for_log("rule huge matched event huge but could not")
+        assert "it needed more memory than a decision may take" in failed
+        daemon.wait_for_log("hello ")
+        assert daemon.deciding_pid() == pid  # the same process decides on
+    finally:
+        daemon.stop()

@@ -368,6 +368,8 @@ class TemplateRenderer:
             reason = _syntax_message(exc)
         except TemplateError as exc:
             reason = str(exc)
+        except MemoryError:
+            reason = "it needed more memory than a decision may take"
         except Exception as exc:  # a template can raise anything, e.g. 1/0
             reason = f"{type(exc).__name__}: {exc}"
         raise TemplateRenderError(f"template {_quote(template)} failed: {reason}")
