@@ -16,8 +16,6 @@ from genea_automate.store.admin import ActionRecord
 
 Trace = Mapping[str, Any]
 INDENT = "  "
-# The `when` reason rules/engine.py records for a rule with `enabled: false`.
-DISABLED = "the rule is disabled"
 
 
 def shown_time(when: datetime | str) -> str:
@@ -84,13 +82,18 @@ def explain_rule(rule: Mapping[str, Any], indent: str = "") -> list[str]:
     """The `when` verdict, each condition evaluated, and render errors."""
     if not rule.get("matched"):
         reason = rule.get("reason", "no reason recorded")
-        said_no = "enabled" if reason == DISABLED else "when"
-        return [f"{indent}{said_no}: no, {reason}"]
+        return [f"{indent}{_stopped_by(rule)}: no, {reason}"]
     lines = [f"{indent}when: yes"]
     for condition in rule.get("conditions", []):
         lines += _condition_lines(condition, indent)
     lines += [f"{indent}error: {error}" for error in rule.get("errors", [])]
     return lines
+
+
+def _stopped_by(rule: Mapping[str, Any]) -> str:
+    """The part of a rule that said no before its conditions ran: `enabled`,
+    `when` or `max_event_age` (traces stored before it was recorded: `when`)."""
+    return str(rule.get("stopped_by", "when"))
 
 
 def _condition_lines(condition: Mapping[str, Any], indent: str) -> list[str]:
@@ -108,8 +111,11 @@ def why_not_fired(rule: Mapping[str, Any]) -> str:
     """One sentence naming what stopped a rule: its `when`, a condition, an error."""
     if not rule.get("matched"):
         reason = rule.get("reason", "?")
-        if reason == DISABLED:
+        stopped_by = _stopped_by(rule)
+        if stopped_by == "enabled":
             return f"{reason} (`enabled: false`)"
+        if stopped_by == "max_event_age":
+            return f"the event is too old for it: {reason}"
         return f"its `when` did not match: {reason}"
     failed = [c for c in rule.get("conditions", []) if not c["passed"]]
     if failed:

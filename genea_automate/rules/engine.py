@@ -58,11 +58,16 @@ class Rule:
     ) -> tuple[dict[str, Any], list[ActionToQueue]]:
         """The rule's trace for this event, and the actions it queues."""
         trace: dict[str, Any] = {"rule": self.id, "fired": False}
+        # `stopped_by` names the part of the rule that said no, for traces.
         if not self.enabled:
-            return {**trace, "matched": False, "reason": "the rule is disabled"}, []
-        reason = self.filter.why_not(event) or self._too_old(event, ctx.now)
+            reason, stopped_by = "the rule is disabled", "enabled"
+        elif (reason := self.filter.why_not(event)) is not None:
+            stopped_by = "when"
+        elif (reason := self._too_old(event, ctx.now)) is not None:
+            stopped_by = "max_event_age"
         if reason is not None:
-            return {**trace, "matched": False, "reason": reason}, []
+            refused = {"matched": False, "reason": reason, "stopped_by": stopped_by}
+            return {**trace, **refused}, []
         outcome = self.plan.start(self.conditions, ctx, event.time, trace)
         if outcome.fired:
             for cooldown in self.cooldowns:
@@ -75,7 +80,7 @@ class Rule:
         if self.max_event_age is None or age <= self.max_event_age:
             return None
         return (
-            f"the event is {format_duration(age)} old, older than max_event_age "
+            f"the event is {format_duration(age)} old, more than "
             f"{format_duration(self.max_event_age)}"
         )
 

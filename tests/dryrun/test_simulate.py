@@ -95,7 +95,7 @@ def test_simulate_at_sets_the_clock_for_max_event_age(
     assert (
         main(["simulate", event, "-c", str(config), "--at", "2025-03-03T16:30Z"]) == 0
     )
-    assert "when: no, the event is 2h31m49s old, older than max_event_age 1h" in (
+    assert "max_event_age: no, the event is 2h31m49s old, more than 1h" in (
         capsys.readouterr().out
     )
 

@@ -228,11 +228,12 @@ async def test_max_event_age_keeps_late_events_from_firing(
     assert fresh.fired == ["clock-in", "audit-log"]
     assert three_hours.fired == ["audit-log"]
     assert rule_trace(three_hours, "clock-in")["reason"] == (
-        "the event is 3h old, older than max_event_age 2h"
+        "the event is 3h old, more than 2h"
     )
+    assert rule_trace(three_hours, "clock-in")["stopped_by"] == "max_event_age"
     assert a_day.fired == []
     assert rule_trace(a_day, "audit-log")["reason"] == (
-        "the event is 1d1h old, older than max_event_age 6h"
+        "the event is 1d1h old, more than 6h"
     )
 
 
