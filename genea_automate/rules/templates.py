@@ -295,7 +295,7 @@ def _environment(escape: Escape | None) -> _Sandbox:
         autoescape=False,
         keep_trailing_newline=True,
     )
-    sandbox.filters["default"] = _default
+    sandbox.filters["default"] = sandbox.filters["d"] = _default
     sandbox.filters[_TIMED] = _timed
     # Jinja folds filters of constants while compiling, through these too: one
     # that a check refuses is left to fail when rendered.

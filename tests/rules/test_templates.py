@@ -228,3 +228,12 @@ def test_templates_on_a_real_card_grant(load_shared: Any) -> None:
     assert renderer.render("{{ actor.name }} at {{ location.name }}") == (
         "Jordan Example at Harborview Labs HQ"
     )
+
+
+@pytest.mark.parametrize("name", ["default", "d"])
+def test_default_and_its_short_name_stand_in_for_a_field_genea_left_empty(
+    name: str,
+) -> None:
+    template = f"{{{{ door.name | {name}('a door') }}}}"
+    assert render(template, door=Door(name=None)) == "a door"
+    assert render(template) == "Front Door"
