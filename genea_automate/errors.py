@@ -52,18 +52,20 @@ class PluginCrashError(GeneaAutomateError):
 
 
 @contextmanager
-def plugin_crash_contained(plugin: str) -> Iterator[None]:
+def plugin_crash_contained(
+    plugin: str, who: str = "action plugin {!r}"
+) -> Iterator[None]:
     """Plugin code runs inside: what it raises that is not an Exception comes
     out as PluginCrashError, so that it fails one render or delivery like any
     plugin error. Left alone, a SystemExit would end the thread that decides
     rules while it holds the store, or the daemon itself. A cancel and Ctrl-C
-    go through."""
+    go through. `who` names the code in the message."""
     try:
         yield
     except (Exception, asyncio.CancelledError, KeyboardInterrupt, GeneratorExit):
         raise
     except BaseException as exc:
-        raise PluginCrashError(f"action plugin {plugin!r} raised {exc!r}") from exc
+        raise PluginCrashError(f"{who.format(plugin)} raised {exc!r}") from exc
 
 
 class TemplateRenderError(GeneaAutomateError):

@@ -105,6 +105,11 @@ class RulesReloader:
                 _log_refusal(self.path, why, exc)
                 self._daemon.last_reload_errors = exc.issues
                 return False
+            except Exception:  # a bug must not end the watch or the daemon
+                logger.exception(
+                    "reloading %s failed (%s); the running rules stay", self.path, why
+                )
+                return False
             try:
                 await self._swap(loaded)
             except Exception:  # a bug must not end the watch or the daemon

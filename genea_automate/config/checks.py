@@ -12,7 +12,7 @@ from genea_automate.config.issues import did_you_mean, issue_at
 from genea_automate.config.models import ConfigBase
 from genea_automate.config.rules import ConditionConfig, CronWhenConfig, RuleConfig
 from genea_automate.config.yamlload import LoadedYaml
-from genea_automate.errors import ConfigIssue
+from genea_automate.errors import ConfigIssue, plugin_crash_contained
 from genea_automate.events.kinds import KNOWN_KINDS, OPEN_KIND_PREFIXES
 from genea_automate.events.model import EVENT_FIELDS
 from genea_automate.plugin import PluginRegistry
@@ -107,8 +107,13 @@ def _rule_problems(
         problems += _condition_problems(path, condition, config)
     problems += _template_name_problems(base, rule)
     for path, step in _action_steps(rule):
-        plugin = registry.get(step.action)(getattr(config, step.action, None))
-        for sub_path, message in plugin.check(step.options):
+        try:
+            with plugin_crash_contained(step.action):
+                plugin = registry.get(step.action)(getattr(config, step.action, None))
+                found = list(plugin.check(step.options))
+        except Exception as exc:  # a plugin's bug: its step is refused, not the load
+            found = [((), f"plugin {step.action!r} failed to check its options: {exc}")]
+        for sub_path, message in found:
             problems.append((base + path + (step.action, *sub_path), message, "error"))
     for step_index, step in enumerate(rule.then):
         if step.action == "wait_for":

@@ -25,6 +25,7 @@ from genea_automate.config.yamlload import LoadedYaml, load_yaml, load_yaml_text
 from genea_automate.errors import (
     ConfigError,
     ConfigIssue,
+    PluginCrashError,
     PluginError,
     plugin_crash_contained,
 )
@@ -144,11 +145,17 @@ def _checked(
 def _validate(loaded: LoadedYaml, registry: PluginRegistry) -> ConfigBase:
     model = build_config_model(registry)
     try:
-        return model.model_validate(loaded.data)
+        with plugin_crash_contained("", who="a plugin's options model"):
+            return model.model_validate(loaded.data)
     except ValidationError as exc:
         issues = issues_from_validation_error(exc, loaded, model)
         issues += checks_beside_errors(exc, loaded, registry, model)
         raise ConfigError(sorted(issues, key=lambda i: (i.line, i.column))) from exc
+    except Exception as exc:  # pydantic passes on all but ValueError: a bug
+        crash = isinstance(exc, PluginCrashError)
+        detail = str(exc) if crash else f"{type(exc).__name__}: {exc}"
+        message = f"checking the file failed in a plugin: {detail}"
+        raise ConfigError([issue_at(loaded, (), message)]) from exc
 
 
 def _raise_on_errors(issues: list[ConfigIssue]) -> None:

@@ -329,3 +329,88 @@ def test_loader_loads_again_from_its_inputs_alone(tmp_path: Path) -> None:
     assert again.section("mqtt")["default"].url == "mqtt://broker.local:1883"
     assert again.registry.get("stamp").version == 1
     assert again.inputs == first.inputs
+
+
+CHECKED_PLUGIN = """
+import sys
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, field_validator
+
+from genea_automate.plugin import ActionPlugin
+
+
+class BoomOptions(BaseModel):
+    text: str
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, text: str) -> str:
+        if text == "exit-in-validator":
+            sys.exit(3)
+        if text == "bug-in-validator":
+            raise RuntimeError("validator bug")
+        return text
+
+
+class BoomAction(ActionPlugin[BoomOptions]):
+    name: ClassVar[str] = "boom"
+    Options: ClassVar[type[BaseModel]] = BoomOptions
+
+    def check(self, options: Any) -> list[Any]:
+        if options.text == "exit-in-check":
+            sys.exit(4)
+        if options.text == "bug-in-check":
+            raise RuntimeError("check bug")
+        return []
+
+    def render(self, options: Any, ctx: Any) -> dict[str, Any]:
+        return {}
+
+    async def deliver(self, payload: dict[str, Any], ctx: Any) -> None:
+        pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "issue"),
+    [
+        (
+            "exit-in-validator",
+            "rules.yaml:1:1: error: checking the file failed in a plugin: "
+            "a plugin's options model raised SystemExit(3)",
+        ),
+        (
+            "bug-in-validator",
+            "rules.yaml:1:1: error: checking the file failed in a plugin: "
+            "RuntimeError: validator bug",
+        ),
+        (
+            "exit-in-check",
+            "rules.yaml:6:15: error: rules[0].then[0].boom: plugin 'boom' failed to "
+            "check its options: action plugin 'boom' raised SystemExit(4)",
+        ),
+        (
+            "bug-in-check",
+            "rules.yaml:6:15: error: rules[0].then[0].boom: plugin 'boom' failed to "
+            "check its options: check bug",
+        ),
+    ],
+)
+def test_a_plugin_that_fails_while_the_file_is_checked_refuses_the_file(
+    tmp_path: Path, text: str, issue: str
+) -> None:
+    # Left alone, a SystemExit here ended a daemon at its next reload.
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "boom.py").write_text(CHECKED_PLUGIN)
+    config = tmp_path / "rules.yaml"
+    config.write_text(
+        "endpoints: {main: {secret: s}}\nrules:\n  - id: r\n"
+        "    when: access.granted\n    then:\n"
+        f"      - boom: {{text: {text}}}\n"
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+
+    assert [str(i).replace(f"{tmp_path}/", "") for i in caught.value.issues] == [issue]
