@@ -296,7 +296,7 @@ class _Decider:
     def fail(self, why: str, exc: BaseException) -> int:
         """Say why this process stops, in the log and to the serving process;
         the exit status. A traceback only for what is not one of ours."""
-        reason = f"{why}: {exc}"
+        reason = f"{why}: {str(exc) or type(exc).__name__}"
         ours = isinstance(exc, GeneaAutomateError)
         logger.error(
             "the deciding process stops: %s", reason, exc_info=None if ours else exc

@@ -27,6 +27,20 @@ from genea_automate.store.outage import STORE_RETRY_WAIT, StoreOutageLog
 logger = logging.getLogger(__name__)
 
 BATCH = 100
+# The most webhook bytes decided together. Each body is parsed before the first
+# decision commits, and a 1 MB payload of many small objects takes some 20 MB
+# once parsed: a backlog of big ones must not fill the memory.
+BATCH_BYTES = 4 * 1024 * 1024
+
+
+def _within_bytes(events: list[StoredEvent], limit: int) -> list[StoredEvent]:
+    """The first events whose bodies fit in `limit` bytes, and never none."""
+    total = 0
+    for count, stored in enumerate(events):
+        total += len(stored.body)
+        if total > limit and count:
+            return events[:count]
+    return events
 
 
 def event_from_stored(stored: StoredEvent, default_timezone: str) -> Event:
@@ -119,7 +133,7 @@ class EventProcessor:
 
     async def run_once(self) -> int:
         """Decide the pending events, oldest first; returns how many were seen."""
-        pending = await self._store.pending_events(BATCH)
+        pending = _within_bytes(await self._store.pending_events(BATCH), BATCH_BYTES)
         # Queued together, the decisions share the store's next commits (as many
         # as its batch time lets into each); it still runs them one by one in
         # this order.

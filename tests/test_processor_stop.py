@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from genea_automate import processing
 from genea_automate.clock import FrozenClock
 from genea_automate.config.loader import load_config
 from genea_automate.errors import StoreBrokenError
@@ -89,3 +90,24 @@ async def test_run_ends_when_the_store_writer_is_gone(
     # A store that is only down is waited for; this one is not.
     with pytest.raises(StoreBrokenError):
         await asyncio.wait_for(processor.run(), timeout=30)
+
+
+async def test_a_batch_takes_no_more_webhook_bytes_than_its_limit(
+    store: SqliteStore, engine: RuleEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bodies = [body_of(payload("01", uuid=f"big-{n}")) for n in range(10)]
+    for n, body in enumerate(bodies):
+        await store.ingest("main", f"big-{n}", body, CLOCK.now())
+    monkeypatch.setattr(processing, "BATCH_BYTES", sum(map(len, bodies[:3])))
+    counted: list[str] = []
+
+    def count(kind: str, trace: Any) -> None:
+        counted.append(kind)
+        processor.stop_soon()  # the batch in hand is decided, then no other
+
+    processor = EventProcessor(
+        store, CLOCK, lambda: engine, lambda: "UTC", lambda: None, count_decision=count
+    )
+    await asyncio.wait_for(processor.run(), timeout=30)
+    assert len(counted) == 3
+    assert len(await store.pending_events(BATCH)) == 7
