@@ -272,7 +272,12 @@ def test_a_deciding_process_that_cannot_start_says_why_and_readyz_tells(
     config = STAMP_CONFIG.format(secret=TEST_SECRET, refuse="true", rule="stamp")
     daemon = start_daemon(config)
 
-    reason = "it cannot load the rules it was sent: stamp refuses the deciding process"
+    # The plugin refuses while the file is checked: an issue of the file.
+    reason = (
+        f"it cannot load the rules it was sent: {tmp_path / 'rules.yaml'}:10:16: "
+        "error: rules[0].then[0].stamp: plugin 'stamp' failed to check its options: "
+        "stamp refuses the deciding process"
+    )
     said = daemon.wait_for_log(f"the deciding process stops: {reason}")
     assert " ERROR   genea_automate.decider: " in said
     stopped = daemon.wait_for_log("event processing stopped: the deciding process")
@@ -304,8 +309,11 @@ def test_a_reload_the_deciding_process_cannot_load_keeps_the_previous_rules(
     daemon.reload()
     said = daemon.wait_for_log(
         "the deciding process could not load the reloaded rules and keeps deciding "
-        "with the previous ones: stamp refuses the deciding process",
+        "with the previous ones: ",
         since=mark,
+    )
+    assert said.endswith(
+        "plugin 'stamp' failed to check its options: stamp refuses the deciding process"
     )
     assert " ERROR " in said
 
