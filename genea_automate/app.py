@@ -18,7 +18,7 @@ from genea_automate.config.loader import LoadedConfig
 from genea_automate.decider import DecidingProcess
 from genea_automate.errors import ConfigIssue, GeneaAutomateError, StoreUnavailableError
 from genea_automate.ingest.http import IngestHandler
-from genea_automate.plugin import ActionPlugin
+from genea_automate.plugin import ActionPlugin, run_contained
 from genea_automate.processing import EventProcessor
 from genea_automate.reload import RulesReloader
 from genea_automate.retention import StorePruner
@@ -167,8 +167,8 @@ class Daemon:
         await self._tell_waiting(
             "kept in the store, to be delivered after the next start"
         )
-        for plugin in self.plugins.values():
-            await plugin.stop()
+        for name, plugin in self.plugins.items():
+            await run_contained(name, "stop", plugin.stop, "the daemon stops anyway")
         await self.store.close()
         logger.info("genea-automate stopped")
 

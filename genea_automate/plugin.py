@@ -36,7 +36,7 @@ import logging
 import sys
 import types
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -238,6 +238,20 @@ def _read_folder(folder: Path) -> dict[str, str]:
         except (OSError, SyntaxError, UnicodeDecodeError) as exc:
             raise PluginError(f"{path}: plugin module cannot be read: {exc}") from exc
     return sources
+
+
+async def run_contained(
+    name: str, what: str, step: Callable[[], Awaitable[None]], then: str
+) -> None:
+    """Run a plugin's start, stop or take-over; its failure, whatever it
+    raises, is logged with `then` (what happens next) instead of spreading."""
+    try:
+        with plugin_crash_contained(name):
+            await step()
+    except Exception:  # a plugin's bug, contained like one at delivery
+        logging.getLogger(__name__).exception(
+            "action plugin %r failed to %s; %s", name, what, then
+        )
 
 
 def _plugins_in_module(path: Path, text: str) -> list[type[ActionPlugin[Any]]]:

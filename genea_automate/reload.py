@@ -11,17 +11,16 @@ outbox live in the store and are not touched.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 from genea_automate.actions.delivery import DeliveryWorker
 from genea_automate.config.loader import LoadedConfig, load_config
-from genea_automate.errors import ConfigError, ConfigIssue, plugin_crash_contained
-from genea_automate.plugin import ActionPlugin
+from genea_automate.errors import ConfigError, ConfigIssue
+from genea_automate.plugin import ActionPlugin, run_contained
 from genea_automate.rules.engine import RuleEngine, build_engine
 
 logger = logging.getLogger(__name__)
@@ -33,6 +32,12 @@ POLL_INTERVAL = 1.0
 SETTLE_TIME = 2.0
 # Settings read once at start-up; a reload cannot move a listening socket.
 RESTART_ONLY = ("server", "store")
+
+# What follows a plugin that fails to start, stop or take over at a reload.
+SWAPPED_ANYWAY = (
+    "the reload goes on for the other plugins; its actions fail and are retried "
+    "until it works"
+)
 
 FileSignature = tuple[int, int, int, int]
 Plugins = dict[str, ActionPlugin[Any]]
@@ -161,26 +166,14 @@ async def _hand_over(old: Plugins, new: Plugins) -> None:
     for name, plugin in new.items():
         previous = old.get(name)
         if previous is None:
-            await _step(name, "start", plugin.start)
+            await run_contained(name, "start", plugin.start, SWAPPED_ANYWAY)
         elif previous is not plugin:
-            await _step(
-                name, "take over", functools.partial(plugin.take_over, previous)
+            await run_contained(
+                name, "take over", partial(plugin.take_over, previous), SWAPPED_ANYWAY
             )
     for name, plugin in old.items():
         if name not in new:
-            await _step(name, "stop", plugin.stop)
-
-
-async def _step(name: str, what: str, step: Callable[[], Awaitable[None]]) -> None:
-    try:
-        with plugin_crash_contained(name):
-            await step()
-    except Exception:  # a plugin's bug, contained like one at delivery
-        logger.exception(
-            "reload: action plugin %r failed to %s; the other plugins are swapped "
-            "in, and its actions fail and are retried until it works",
-            name, what,
-        )  # fmt: skip
+            await run_contained(name, "stop", plugin.stop, SWAPPED_ANYWAY)
 
 
 def _log_refusal(path: Path, why: str, error: ConfigError) -> None:

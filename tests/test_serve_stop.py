@@ -46,3 +46,43 @@ def test_actions_waiting_across_a_restart_are_counted_in_the_log(
         "1 action(s) wait for delivery, queued before this start", since=daemon.log_mark
     )
     daemon.stop()
+
+
+STOP_QUITTER = """
+import sys
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from genea_automate.plugin import ActionPlugin
+
+
+class QuitterAction(ActionPlugin[BaseModel]):
+    name: ClassVar[str] = "quitter"
+    Options: ClassVar[type[BaseModel]] = BaseModel
+
+    def render(self, options: Any, ctx: Any) -> dict[str, Any]:
+        return {}
+
+    async def deliver(self, payload: dict[str, Any], ctx: Any) -> None:
+        pass
+
+    async def stop(self) -> None:
+        sys.exit(5)  # a plugin bug at the worst moment
+"""
+
+
+def test_a_plugin_that_exits_while_stopping_leaves_the_stop_orderly(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "quitter.py").write_text(STOP_QUITTER)
+    config = tmp_path / "rules.yaml"
+    config.write_text("endpoints: {main: {secret: s}}\nrules: []\n")
+    daemon = DaemonProcess(config)
+    daemon.start()
+
+    assert daemon.interrupt() == 0
+    log = "\n".join(daemon.log)
+    assert "action plugin 'quitter' failed to stop; the daemon stops anyway" in log
+    assert "genea-automate stopped" in log
