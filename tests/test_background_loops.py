@@ -61,10 +61,22 @@ async def test_a_loop_that_raises_is_logged_and_started_again(
         assert record.exc_info[1] is raised
 
 
-async def test_waits_between_restarts_grow(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("healthy_run", "waits"),
+    [
+        (300.0, ["0s", "0.001s", "0.002s"]),  # failing at once: the waits grow
+        (-1.0, ["0s", "0s", "0s"]),  # each run long enough: they start over
+    ],
+    ids=["failing", "ran-long-enough"],
+)
+async def test_waits_between_restarts_grow_until_a_run_lasts(
+    healthy_run: float,
+    waits: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setattr(app, "RESTART_WAITS", (0.0, 0.001, 0.002))
+    monkeypatch.setattr(app, "HEALTHY_RUN", healthy_run)
     third_run = asyncio.Event()
     calls = 0
 
@@ -82,31 +94,4 @@ async def test_waits_between_restarts_grow(
     with pytest.raises(asyncio.CancelledError):
         await task
 
-    waits = [r.getMessage().rsplit(" ", 1)[-1] for r in caplog.records]
-    assert waits == ["0s", "0.001s", "0.002s"]
-
-
-async def test_a_loop_that_ran_long_enough_starts_its_waits_over(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setattr(app, "RESTART_WAITS", (0.0, 0.001, 0.002))
-    monkeypatch.setattr(app, "HEALTHY_RUN", -1.0)  # every run counts as healthy
-    third_run = asyncio.Event()
-    calls = 0
-
-    async def run() -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 4:
-            third_run.set()
-            await asyncio.Event().wait()
-        raise RuntimeError("fails now and then")
-
-    task = asyncio.create_task(app.keep_running("delivery", run))
-    await asyncio.wait_for(third_run.wait(), timeout=5)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-
-    waits = [r.getMessage().rsplit(" ", 1)[-1] for r in caplog.records]
-    assert waits == ["0s", "0s", "0s"]
+    assert [r.getMessage().rsplit(" ", 1)[-1] for r in caplog.records] == waits
