@@ -174,7 +174,9 @@ class PluginRegistry:
                 f"key (letters, digits, _), got {name!r}"
             )
         if not (
-            isinstance(plugin.Options, type) and issubclass(plugin.Options, BaseModel)
+            isinstance(plugin.Options, type)
+            and issubclass(plugin.Options, BaseModel)
+            and plugin.Options is not BaseModel  # which cannot be made
         ):
             raise PluginError(
                 f"plugin {name!r} needs `Options`, a pydantic BaseModel subclass"

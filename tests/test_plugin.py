@@ -10,6 +10,7 @@ import pytest
 
 from genea_automate.errors import PluginError
 from genea_automate.plugin import PluginRegistry
+from tests.support.plugins import plugin_module
 
 PLUGIN = """
 from typing import Any, ClassVar
@@ -104,4 +105,20 @@ def test_a_plugin_module_that_exits_is_refused_like_one_that_fails(
     assert str(caught.value) == (
         f"{quits}: plugin module failed to import: "
         "action plugin 'quits' raised SystemExit(3)"
+    )
+
+
+def test_a_plugin_without_its_own_options_model_is_refused(folder: Path) -> None:
+    # BaseModel itself validates nothing and cannot even be made.
+    source = plugin_module("bare").replace(
+        "Options: ClassVar[type[BaseModel]] = Options",
+        "Options: ClassVar[type[BaseModel]] = BaseModel",
+    )
+    (folder / "bare.py").write_text(source)
+
+    with pytest.raises(PluginError) as caught:
+        PluginRegistry().load_folder(folder)
+
+    assert str(caught.value) == (
+        "plugin 'bare' needs `Options`, a pydantic BaseModel subclass"
     )

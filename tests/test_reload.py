@@ -15,6 +15,7 @@ from tests.support.daemon import DaemonProcess
 from tests.support.genea import TEST_SECRET, body_of, payload
 from tests.support.http_server import LoopbackHttpServer
 from tests.support.mosquitto import Mosquitto
+from tests.support.plugins import plugin_module
 
 RULES = """
 store: "sqlite:///./store.db"
@@ -145,33 +146,13 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     broker.stop()
 
 
-QUITTER = """
-import sys
-from pathlib import Path
-from typing import Any, ClassVar
-
-from pydantic import BaseModel
-
-from genea_automate.plugin import ActionPlugin
-
-
-class QuitterOptions(BaseModel):
-    pass
-
-
-class QuitterAction(ActionPlugin[QuitterOptions]):
-    name: ClassVar[str] = "quitter"
-    Options: ClassVar[type[BaseModel]] = QuitterOptions
-
-    def render(self, options: Any, ctx: Any) -> dict[str, Any]:
-        return {}
-
-    async def take_over(self, previous: ActionPlugin[Any]) -> None:
+QUITTER = plugin_module(
+    "quitter",
+    methods="""
+    async def take_over(self, previous: Any) -> None:
         sys.exit(4)  # a plugin bug at the worst moment
-
-    async def deliver(self, payload: dict[str, Any], ctx: Any) -> None:
-        pass
-"""
+    """,
+)
 WITH_QUITTER = (
     RULES
     + """\

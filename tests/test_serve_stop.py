@@ -7,6 +7,7 @@ from pathlib import Path
 from tests.support.daemon import DaemonProcess
 from tests.support.genea import TEST_SECRET, body_of, payload
 from tests.support.mosquitto import free_port
+from tests.support.plugins import plugin_module
 
 
 def test_ctrl_c_stops_the_daemon_quietly(tmp_path: Path) -> None:
@@ -48,28 +49,13 @@ def test_actions_waiting_across_a_restart_are_counted_in_the_log(
     daemon.stop()
 
 
-STOP_QUITTER = """
-import sys
-from typing import Any, ClassVar
-
-from pydantic import BaseModel
-
-from genea_automate.plugin import ActionPlugin
-
-
-class QuitterAction(ActionPlugin[BaseModel]):
-    name: ClassVar[str] = "quitter"
-    Options: ClassVar[type[BaseModel]] = BaseModel
-
-    def render(self, options: Any, ctx: Any) -> dict[str, Any]:
-        return {}
-
-    async def deliver(self, payload: dict[str, Any], ctx: Any) -> None:
-        pass
-
+STOP_QUITTER = plugin_module(
+    "quitter",
+    methods="""
     async def stop(self) -> None:
         sys.exit(5)  # a plugin bug at the worst moment
-"""
+    """,
+)
 
 
 def test_a_plugin_that_exits_while_stopping_leaves_the_stop_orderly(

@@ -9,6 +9,7 @@ import pytest
 
 from genea_automate.config.loader import load_config
 from genea_automate.errors import ConfigError
+from tests.support.plugins import plugin_module
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -331,45 +332,30 @@ def test_loader_loads_again_from_its_inputs_alone(tmp_path: Path) -> None:
     assert again.inputs == first.inputs
 
 
-CHECKED_PLUGIN = """
-import sys
-from typing import Any, ClassVar
+CHECKED_PLUGIN = plugin_module(
+    "boom",
+    options="""
+    class Options(BaseModel):
+        text: str
 
-from pydantic import BaseModel, field_validator
-
-from genea_automate.plugin import ActionPlugin
-
-
-class BoomOptions(BaseModel):
-    text: str
-
-    @field_validator("text")
-    @classmethod
-    def _text(cls, text: str) -> str:
-        if text == "exit-in-validator":
-            sys.exit(3)
-        if text == "bug-in-validator":
-            raise RuntimeError("validator bug")
-        return text
-
-
-class BoomAction(ActionPlugin[BoomOptions]):
-    name: ClassVar[str] = "boom"
-    Options: ClassVar[type[BaseModel]] = BoomOptions
-
+        @field_validator("text")
+        @classmethod
+        def _text(cls, text: str) -> str:
+            if text == "exit-in-validator":
+                sys.exit(3)
+            if text == "bug-in-validator":
+                raise RuntimeError("validator bug")
+            return text
+    """,
+    methods="""
     def check(self, options: Any) -> list[Any]:
         if options.text == "exit-in-check":
             sys.exit(4)
         if options.text == "bug-in-check":
             raise RuntimeError("check bug")
         return []
-
-    def render(self, options: Any, ctx: Any) -> dict[str, Any]:
-        return {}
-
-    async def deliver(self, payload: dict[str, Any], ctx: Any) -> None:
-        pass
-"""
+    """,
+)
 
 
 @pytest.mark.parametrize(
