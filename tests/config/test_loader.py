@@ -273,29 +273,10 @@ def test_loader_accepts_plain_endpoint_names(tmp_path: Path) -> None:
     assert list(load_config(path, environ={}).config.endpoints) == ["hq-main_2.b"]
 
 
-VERSIONED_PLUGIN = """
-from typing import Any, ClassVar
-
-from pydantic import BaseModel
-
-from genea_automate.plugin import ActionPlugin
+def versioned_plugin(version: int) -> str:
+    return plugin_module("stamp", methods=f"version: ClassVar[int] = {version}")
 
 
-class StampOptions(BaseModel):
-    pass
-
-
-class StampAction(ActionPlugin[StampOptions]):
-    name: ClassVar[str] = "stamp"
-    Options: ClassVar[type[BaseModel]] = StampOptions
-    version: ClassVar[int] = {version}
-
-    def render(self, options: Any, ctx: Any) -> dict[str, Any]:
-        return {{}}
-
-    async def deliver(self, payload: dict[str, Any], ctx: Any) -> None:
-        pass
-"""
 READ_FROM_OUTSIDE = """
 endpoints: {main: {secret: "${file:secret.txt}"}}
 mqtt: {default: {url: "mqtt://${GENEA_TEST_BROKER}:1883"}}
@@ -309,7 +290,7 @@ rules:
 def test_loader_loads_again_from_its_inputs_alone(tmp_path: Path) -> None:
     plugin = tmp_path / "plugins" / "stamp.py"
     plugin.parent.mkdir()
-    plugin.write_text(VERSIONED_PLUGIN.format(version=1))
+    plugin.write_text(versioned_plugin(1))
     secret = tmp_path / "secret.txt"
     secret.write_text("s3cret\n")
     path = write(tmp_path, READ_FROM_OUTSIDE)
@@ -320,7 +301,7 @@ def test_loader_loads_again_from_its_inputs_alone(tmp_path: Path) -> None:
     # All it read changes: the file, the plugins folder, the secret file; and
     # GENEA_TEST_BROKER is not set in this process's environment.
     path.write_text("rules: [")
-    plugin.write_text(VERSIONED_PLUGIN.format(version=2))
+    plugin.write_text(versioned_plugin(2))
     (plugin.parent / "wip.py").write_text("def half_written(:\n")
     secret.unlink()
     again = load_config(path, inputs=first.inputs)
