@@ -154,8 +154,8 @@ def test_dlq_takes_its_options_before_the_action_too(
     assert (
         main(["dlq", "--store", f"sqlite:///{missing}", "-c", str(config), "list"]) == 1
     )
-    assert capsys.readouterr().err.startswith(
-        f"error: there is no SQLite store at {missing};"
+    assert capsys.readouterr().err == (
+        f"error: there is no SQLite store at {missing}; check --store\n"
     )
 
 

@@ -122,12 +122,14 @@ async def daemon_stopped(args: argparse.Namespace) -> AsyncIterator[bool]:
 
 
 def _with_store_hint(args: argparse.Namespace, problem: str) -> str:
-    """The rules file names the store; a copy of it elsewhere names another."""
+    """Where the store's name came from: --store, or the rules file, of which
+    a copy elsewhere names another."""
     if args.store is not None:
-        return problem
+        return f"{problem}; check --store"
     return (
-        f"{problem}; if the daemon's store is elsewhere (this rules file being a "
-        "copy, say), name it with --store, e.g. "
+        f"{problem}; check `store:` in the rules file (a relative path starts from "
+        "the rules file's folder); if the daemon's store is elsewhere (this rules "
+        "file being a copy, say), name it with --store, e.g. "
         "--store sqlite:////var/lib/genea-automate/genea-automate.db"
     )
 

@@ -165,9 +165,7 @@ class SqliteStore(Store):
     async def open(self) -> None:
         if self.must_exist and not Path(self.path).is_file():
             raise StoreUnavailableError(
-                f"there is no SQLite store at {Path(self.path).resolve()}; check "
-                "`store:` in the rules file (a relative path starts from the "
-                "rules file's folder)"
+                f"there is no SQLite store at {Path(self.path).resolve()}"
             )
         self.check_can_open()
         try:
