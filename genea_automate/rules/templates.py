@@ -199,7 +199,7 @@ def _check_replace(value: Any, old: Any = "", new: Any = "", count: Any = None) 
     if size > max(len(text), MAX_BUILT):
         raise TemplateRuntimeError(
             f"'replace' would turn {len(text)} characters into {size}; "
-            f"one filter may build at most {MAX_BUILT}"
+            f"one operation may build at most {MAX_BUILT}"
         )
 
 
@@ -241,6 +241,42 @@ def _check_filter(
         _check_format("filter 'format'", str(value))
 
 
+# Methods of a text that build their result from a width, a count or copies:
+# the filters of the same names are checked alike. (`format` is checked where
+# the sandbox wraps it, see `_Sandbox.wrap_str_format`.)
+_TEXT_BUILDERS = frozenset(
+    {"center", "ljust", "rjust", "zfill", "expandtabs", "replace", "join"}
+)
+# A `str.format` field whose width or precision is huge, or given by argument.
+_WIDE_FIELD = re.compile(r"\{[^{}]*:[^{}]*(\d{5,}|\{)")
+
+
+def _check_method(
+    method: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> None:
+    """Refuse a call of a text's method that alone would build too much:
+    'x'.center(10**9), or a join with a long separator."""
+    text, name = getattr(method, "__self__", None), getattr(method, "__name__", "")
+    if not isinstance(text, str) or name not in _TEXT_BUILDERS:
+        return
+    if name == "replace":
+        _check_replace(text, *args, **kwargs)
+    elif name == "join":
+        items = args[0] if args else ()
+        if isinstance(items, list | tuple) and len(text) * len(items) > MAX_BUILT:
+            raise TemplateRuntimeError(
+                f"'join' would put {len(items)} copies of a {len(text)}-character "
+                f"separator; one operation may build at most {MAX_BUILT}"
+            )
+    else:
+        for argument in (*args, *kwargs.values()):
+            if isinstance(argument, int) and argument > MAX_BUILT:
+                raise TemplateRuntimeError(
+                    f"{name!r} was given {argument}; its widths and counts may be "
+                    f"at most {MAX_BUILT}"
+                )
+
+
 def _guarded(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     """`function`, the filter `name`, checked like a call: Jinja calls filters
     directly, not through the sandbox's `call`. The deadline is read before and
@@ -262,7 +298,7 @@ def _guarded(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
 class _Sandbox(SandboxedEnvironment):
     """The sandbox, where `door.items` means the key before the dict method,
     every call (a macro calling itself, too) checks the render's deadline, and
-    `*`, `**` and `%` may not build huge values. Intercepted operators are also
+    `*`, `**`, `%` and a text's building methods may not build huge values. Intercepted operators are also
     never worked out while compiling, so `validate` cannot hang on one."""
 
     intercepted_binops = frozenset(["*", "**", "%"])
@@ -271,6 +307,15 @@ class _Sandbox(SandboxedEnvironment):
         _check_size(operator, left, right)
         return super().call_binop(context, operator, left, right)
 
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is not None and _WIDE_FIELD.search(value.__self__):
+            raise TemplateRuntimeError(
+                f"'{value.__name__}' with a width or precision of 10000 or more, or "
+                "given by an argument"
+            )
+        return wrapped
+
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Record) and attribute in obj:
             return obj[attribute]
@@ -278,6 +323,7 @@ class _Sandbox(SandboxedEnvironment):
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         _check_deadline()
+        _check_method(obj, args, kwargs)
         return super().call(context, obj, *args, **kwargs)
 
 

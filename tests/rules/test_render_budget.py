@@ -162,6 +162,36 @@ def test_one_operation_may_not_build_a_huge_value(template: str, error: str) -> 
         render(template)
 
 
+@pytest.mark.parametrize(
+    ("template", "error"),
+    [
+        ("{{ 'x'.center(1000000000) }}", "'center' was given 1000000000"),
+        ("{{ 'x'.zfill(width=1000000000) }}", "'zfill' was given 1000000000"),
+        (
+            "{{ ('x' * 99999).replace('x', 'xxxxxxxxxx') }}",
+            "'replace' would turn 99999 characters into 999990",
+        ),
+        ("{{ ('-' * 1000).join([1] * 200) }}", "'join' would put 200 copies"),
+        ("{{ '{:>999999}'.format(1) }}", "'format' with a width"),
+        ("{{ '{:{}}'.format(1, 999999) }}", "'format' with a width"),
+        ("{{ '{a:>999999}'.format_map({'a': 1}) }}", "'format_map' with a width"),
+    ],
+)
+def test_a_text_method_may_not_build_a_huge_value(template: str, error: str) -> None:
+    with pytest.raises(TemplateRenderError, match=re.escape(error)):
+        render(template)
+
+
+def test_small_text_methods_still_work() -> None:
+    assert (
+        render(
+            "{{ 'x'.center(5) }}|{{ 'a-b'.replace('-', '--') }}|{{ ', '.join(['a', 'b']) }}"
+            "|{{ '{:>3}'.format(7) }}|{{ ('y' * 99999).replace('y', '') }}"
+        )
+        == "  x  |a--b|a, b|  7|"
+    )
+
+
 GROWING_REPLACES = (
     "{{ ('x' * 99999)" + " | replace('x','xxxxxxxxxx')" * 4 + " | length }}"
 )
@@ -173,7 +203,7 @@ def test_a_chain_of_growing_replaces_is_refused_at_the_first() -> None:
         render(GROWING_REPLACES)
     assert str(caught.value).endswith(
         "failed: 'replace' would turn 99999 characters into 999990; "
-        "one filter may build at most 100000"
+        "one operation may build at most 100000"
     )
 
 
