@@ -331,7 +331,7 @@ rules:
   - id: huge
     when: {{event: access.granted}}
     then:
-      - log: {{message: "{{{{ 'x'.center(3 * 1024 ** 3) | length }}}}"}}
+      - log: {{message: "{{{{ (['x' * 99999] * 30000) | join | length }}}}"}}
   - id: greet
     when: {{event: access.granted}}
     then:
