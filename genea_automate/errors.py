@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 
@@ -52,9 +52,7 @@ class PluginCrashError(GeneaAutomateError):
 
 
 @contextmanager
-def plugin_crash_contained(
-    plugin: str, who: str = "action plugin {!r}"
-) -> Iterator[None]:
+def crash_contained(who: str) -> Iterator[None]:
     """Plugin code runs inside: what it raises that is not an Exception comes
     out as PluginCrashError, so that it fails one render or delivery like any
     plugin error. Left alone, a SystemExit would end the thread that decides
@@ -65,7 +63,12 @@ def plugin_crash_contained(
     except (Exception, asyncio.CancelledError, KeyboardInterrupt, GeneratorExit):
         raise
     except BaseException as exc:
-        raise PluginCrashError(f"{who.format(plugin)} raised {exc!r}") from exc
+        raise PluginCrashError(f"{who} raised {exc!r}") from exc
+
+
+def plugin_crash_contained(plugin: str) -> AbstractContextManager[None]:
+    """`crash_contained` for the code of the action plugin named `plugin`."""
+    return crash_contained(f"action plugin {plugin!r}")
 
 
 class TemplateRenderError(GeneaAutomateError):

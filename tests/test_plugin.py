@@ -80,32 +80,29 @@ def test_load_sources_runs_the_recorded_text_whatever_the_file_holds(
     assert registry.local_sources == recorded.local_sources
 
 
-def test_a_plugin_module_that_fails_to_import_is_named(folder: Path) -> None:
-    wip = folder / "wip.py"
-    wip.write_text("def half_written(:\n")
-
-    with pytest.raises(PluginError) as caught:
-        PluginRegistry().load_folder(folder)
-
-    assert str(caught.value) == (
-        f"{wip}: plugin module failed to import: invalid syntax (wip.py, line 1)"
-    )
-
-
-def test_a_plugin_module_that_exits_is_refused_like_one_that_fails(
-    folder: Path,
+@pytest.mark.parametrize(
+    ("name", "text", "why"),
+    [
+        ("wip", "def half_written(:\n", "invalid syntax (wip.py, line 1)"),
+        # Left alone, sys.exit() at import would end a reloading daemon.
+        (
+            "quits",
+            "import sys\nsys.exit(3)\n",
+            "action plugin 'quits' raised SystemExit(3)",
+        ),
+    ],
+    ids=["half-written", "exits"],
+)
+def test_a_plugin_module_that_fails_to_import_is_named(
+    folder: Path, name: str, text: str, why: str
 ) -> None:
-    # Left alone, sys.exit() at import would end a reloading daemon.
-    quits = folder / "quits.py"
-    quits.write_text("import sys\nsys.exit(3)\n")
+    module = folder / f"{name}.py"
+    module.write_text(text)
 
     with pytest.raises(PluginError) as caught:
         PluginRegistry().load_folder(folder)
 
-    assert str(caught.value) == (
-        f"{quits}: plugin module failed to import: "
-        "action plugin 'quits' raised SystemExit(3)"
-    )
+    assert str(caught.value) == f"{module}: plugin module failed to import: {why}"
 
 
 def test_a_plugin_without_its_own_options_model_is_refused(folder: Path) -> None:

@@ -109,8 +109,8 @@ def status_error(
 
     Success is a status in `expect`, or any 2xx without it. 429 and 503 honour
     Retry-After; other 5xx (but 501 and 505) and 408 are retried; any other
-    answer is final. The
-    message is logged and kept with a dead letter: it quotes only a 4xx's body.
+    answer is final. The message is logged and kept with a dead letter: it
+    quotes only a 4xx's body.
     """
     status = response.status_code
     if (status in expect) if expect else (200 <= status < 300):

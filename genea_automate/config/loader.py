@@ -27,6 +27,7 @@ from genea_automate.errors import (
     ConfigIssue,
     PluginCrashError,
     PluginError,
+    crash_contained,
     plugin_crash_contained,
 )
 from genea_automate.plugin import ActionPlugin, PluginRegistry
@@ -145,7 +146,7 @@ def _checked(
 def _validate(loaded: LoadedYaml, registry: PluginRegistry) -> ConfigBase:
     model = build_config_model(registry)
     try:
-        with plugin_crash_contained("", who="a plugin's options model"):
+        with crash_contained("a plugin's options model"):
             return model.model_validate(loaded.data)
     except ValidationError as exc:
         issues = issues_from_validation_error(exc, loaded, model)

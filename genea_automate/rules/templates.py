@@ -224,17 +224,22 @@ _VALUE_FILTERS = frozenset(
 )
 
 
+def _check_counts(what: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    """Refuse a width or count above MAX_BUILT among a call's arguments."""
+    for argument in (*args, *kwargs.values()):
+        if isinstance(argument, int) and argument > MAX_BUILT:
+            raise TemplateRuntimeError(
+                f"{what} was given {argument}; its widths and counts may be at "
+                f"most {MAX_BUILT}"
+            )
+
+
 def _check_filter(
     name: str, value: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
 ) -> None:
     """Refuse a filter call that alone would do or build too much."""
     if name not in _VALUE_FILTERS:
-        for argument in (*args, *kwargs.values()):
-            if isinstance(argument, int) and argument > MAX_BUILT:
-                raise TemplateRuntimeError(
-                    f"filter {name!r} was given {argument}; its widths and counts "
-                    f"may be at most {MAX_BUILT}"
-                )
+        _check_counts(f"filter {name!r}", args, kwargs)
     if name == "replace":
         _check_replace(value, *args, **kwargs)
     elif name == "format":
@@ -269,12 +274,7 @@ def _check_method(
                 f"separator; one operation may build at most {MAX_BUILT}"
             )
     else:
-        for argument in (*args, *kwargs.values()):
-            if isinstance(argument, int) and argument > MAX_BUILT:
-                raise TemplateRuntimeError(
-                    f"{name!r} was given {argument}; its widths and counts may be "
-                    f"at most {MAX_BUILT}"
-                )
+        _check_counts(repr(name), args, kwargs)
 
 
 def _guarded(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -298,8 +298,9 @@ def _guarded(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
 class _Sandbox(SandboxedEnvironment):
     """The sandbox, where `door.items` means the key before the dict method,
     every call (a macro calling itself, too) checks the render's deadline, and
-    `*`, `**`, `%` and a text's building methods may not build huge values. Intercepted operators are also
-    never worked out while compiling, so `validate` cannot hang on one."""
+    `*`, `**`, `%` and a text's building methods may not build huge values.
+    Intercepted operators are also never worked out while compiling, so
+    `validate` cannot hang on one."""
 
     intercepted_binops = frozenset(["*", "**", "%"])
 
